@@ -1,0 +1,1 @@
+"""pawprint: label-efficient image classification with SimCLR and knowledge distillation, as a DVC pipeline."""

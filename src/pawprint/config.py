@@ -1,0 +1,225 @@
+"""The one place where `params.yaml` becomes typed, frozen config.
+
+Every key is checked before a stage does any work, so a typo or an impossible value costs a second, not an
+hour of training followed by a crash. Errors name the key, the value and what is allowed, on one line.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import yaml
+
+from pawprint.errors import PawprintError
+
+
+class ConfigError(PawprintError):
+    """A params.yaml value that no stage can work with."""
+
+
+def _rule(check: Callable[[Any], bool], allowed: str, default: Any) -> Any:
+    return field(default=default, metadata={"check": check, "allowed": allowed})
+
+
+def positive(default: Any) -> Any:
+    return _rule(lambda v: v > 0, "must be > 0", default)
+
+
+def non_negative(default: Any) -> Any:
+    return _rule(lambda v: v >= 0, "must be >= 0", default)
+
+
+def unit(default: float) -> Any:
+    return _rule(lambda v: 0 <= v <= 1, "must be between 0 and 1", default)
+
+
+def one_of(default: str, *choices: str) -> Any:
+    return _rule(lambda v: v in choices, f"must be one of {', '.join(choices)}", default)
+
+
+SOURCES = ("digits", "folder")
+STUDENTS = ("mobilenet_v2", "mobilenet_v2_32", "small_cnn")
+TEACHERS = ("resnet50", "vgg16")
+PRECISIONS = ("auto", "32", "bf16", "16-mixed")
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    source: str = one_of("digits", *SOURCES)
+    folder: str = ""
+    split_seed: int = non_negative(0)
+    test_size: int = positive(500)
+    val_size: int = positive(100)
+    labeled_size: int = positive(200)
+    image_size: int = _rule(lambda v: v >= 16, "must be >= 16 pixels", 32)
+    cache_size: int = _rule(lambda v: v >= 16, "must be >= 16 pixels", 36)
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Settings every training stage shares: how to train, not what."""
+
+    batch_size: int = positive(64)
+    patience: int = positive(5)
+    precision: str = one_of("auto", *PRECISIONS)
+    resume: bool = True
+
+
+@dataclass(frozen=True)
+class AugmentConfig:
+    """Supervised augmentation: random resized crop, optional horizontal flip (off for digits)."""
+
+    min_scale: float = _rule(lambda v: 0 < v <= 1, "must be in (0, 1]", 0.5)
+    hflip: bool = False
+
+
+@dataclass(frozen=True)
+class OptimConfig:
+    epochs: int = positive(30)
+    lr: float = positive(1e-3)
+    weight_decay: float = non_negative(5e-4)
+
+
+@dataclass(frozen=True)
+class SimCLRConfig:
+    """SimCLR pretraining; the augmentation keys mirror lightly's SimCLRTransform arguments."""
+
+    epochs: int = positive(20)
+    lr: float = positive(1e-3)
+    weight_decay: float = non_negative(1e-6)
+    temperature: float = positive(0.5)
+    projection_dim: int = positive(128)
+    min_scale: float = _rule(lambda v: 0 < v <= 1, "must be in (0, 1]", 0.08)
+    cj_prob: float = unit(0.8)
+    cj_strength: float = non_negative(1.0)
+    random_gray_scale: float = unit(0.2)
+    gaussian_blur: float = unit(0.0)
+    hf_prob: float = unit(0.5)
+
+
+@dataclass(frozen=True)
+class TeacherConfig:
+    arch: str = one_of("resnet50", *TEACHERS)
+    weights: str = _rule(
+        lambda v: v in ("imagenet", "none") or v.endswith((".pt", ".pth")),
+        "must be imagenet, none or a path to a .pt/.pth state dict",
+        "none",
+    )
+    epochs: int = positive(40)
+    lr: float = positive(1e-3)
+    weight_decay: float = non_negative(5e-4)
+
+
+@dataclass(frozen=True)
+class DistillConfig:
+    """Knowledge distillation: loss = alpha * CE(hard) + beta * T^2 * KL(teacher_T || student_T)."""
+
+    temperature: float = positive(4.0)
+    alpha: float = unit(0.5)
+    loss_form: str = one_of("weighted", "weighted", "convex")
+    beta: float = non_negative(1.0)
+    epochs: int = positive(30)
+    lr: float = positive(1e-3)
+    weight_decay: float = non_negative(5e-4)
+
+
+@dataclass(frozen=True)
+class StudentConfig:
+    arch: str = one_of("mobilenet_v2", *STUDENTS)
+
+
+@dataclass(frozen=True)
+class Params:
+    seed: int = non_negative(0)
+    unlabeled_size: int = non_negative(800)
+    data: DataConfig = field(default_factory=DataConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    augment: AugmentConfig = field(default_factory=AugmentConfig)
+    student: StudentConfig = field(default_factory=StudentConfig)
+    baseline: OptimConfig = field(default_factory=OptimConfig)
+    simclr: SimCLRConfig = field(default_factory=SimCLRConfig)
+    finetune: OptimConfig = field(default_factory=OptimConfig)
+    teacher: TeacherConfig = field(default_factory=TeacherConfig)
+    distill: DistillConfig = field(default_factory=DistillConfig)
+
+
+def _type_ok(value: Any, hint: Any) -> bool:
+    if hint is float:
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if hint is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    return isinstance(value, hint)
+
+
+def _build(cls: type, raw: Any, prefix: str) -> Any:
+    if not isinstance(raw, dict):
+        raise ConfigError(f"params.yaml: {prefix.rstrip('.') or 'top level'} must be a mapping, got {raw!r}")
+    hints = typing.get_type_hints(cls)
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    for key in raw:
+        if key not in fields:
+            raise ConfigError(
+                f"params.yaml: unknown key {prefix}{key}; allowed keys here: {', '.join(fields)}"
+            )
+    values = {}
+    for name, f in fields.items():
+        if name not in raw:
+            continue
+        value, hint, key = raw[name], hints[name], prefix + name
+        if dataclasses.is_dataclass(hint):
+            values[name] = _build(hint, value, key + ".")
+            continue
+        if not _type_ok(value, hint):
+            type_name = hint.__name__ if isinstance(hint, type) else str(hint)
+            raise ConfigError(f"params.yaml: {key} = {value!r}: must be of type {type_name}")
+        if hint is float:
+            value = float(value)
+        check = f.metadata.get("check")
+        if check and not check(value):
+            raise ConfigError(f"params.yaml: {key} = {value!r}: {f.metadata['allowed']}")
+        values[name] = value
+    return cls(**values)
+
+
+def _check_relations(p: Params) -> None:
+    if p.data.cache_size < p.data.image_size:
+        raise ConfigError(
+            f"params.yaml: data.cache_size = {p.data.cache_size}: must be >= data.image_size "
+            f"({p.data.image_size}); about 1.15x gives random crops room"
+        )
+    if p.data.source == "folder" and not p.data.folder:
+        raise ConfigError("params.yaml: data.folder = '': data.source=folder needs the path of a folder of class folders")
+
+
+def parse(raw: Any) -> Params:
+    params = _build(Params, raw if raw is not None else {}, "")
+    _check_relations(params)
+    return params
+
+
+def load(path: str | Path = "params.yaml") -> Params:
+    path = Path(path)
+    if not path.exists():
+        raise ConfigError(f"{path}: not found; run from the repository root or pass the path of params.yaml")
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML ({str(exc).splitlines()[0]})") from exc
+    return parse(raw)
+
+
+def flatten(obj: Any, prefix: str = "") -> dict[str, Any]:
+    """Dotted keys (`distill.alpha`) as DVC and MLflow name them."""
+    out: dict[str, Any] = {}
+    items = dataclasses.asdict(obj).items() if dataclasses.is_dataclass(obj) else obj.items()
+    for key, value in items:
+        if isinstance(value, dict):
+            out.update(flatten(value, f"{prefix}{key}."))
+        else:
+            out[f"{prefix}{key}"] = value
+    return out
+

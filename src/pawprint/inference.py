@@ -1,0 +1,26 @@
+"""Batched inference on cached arrays, shared by evaluation, distillation caches and `pawprint predict`."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from pawprint import device
+from pawprint.augment import normalize, resize
+
+
+@torch.inference_mode()
+def logits(model: torch.nn.Module, images: np.ndarray, image_size: int, batch_size: int = 256) -> torch.Tensor:
+    """(N, classes) float32 logits for uint8 (N, 3, S, S) images, in evaluation mode, on the best device."""
+    dev = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    model = model.eval().to(dev)
+    layout = torch.channels_last if device.channels_last(image_size) else torch.contiguous_format
+    model = model.to(memory_format=layout)
+    autocast = device.precision("auto", image_size) == "bf16-mixed"
+    out = []
+    for start in range(0, len(images), batch_size):
+        batch = torch.from_numpy(np.ascontiguousarray(images[start : start + batch_size])).to(dev)
+        x = normalize(resize(batch, image_size)).contiguous(memory_format=layout)
+        with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=autocast):
+            out.append(model(x).float().cpu())
+    return torch.cat(out) if out else torch.zeros(0, 0)

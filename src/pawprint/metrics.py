@@ -1,0 +1,36 @@
+"""Test metrics from scikit-learn: accuracy, per-class precision / recall / F1 / accuracy, confusion matrix.
+
+Per-class accuracy is the share of a class's images classified correctly (equal to its recall), as the
+study's tables report it.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from sklearn.metrics import accuracy_score, confusion_matrix, precision_recall_fscore_support
+
+
+def classification(y_true: np.ndarray, y_pred: np.ndarray, classes: list[str]) -> dict:
+    labels = list(range(len(classes)))
+    precision, recall, f1, support = precision_recall_fscore_support(
+        y_true, y_pred, labels=labels, zero_division=0
+    )
+    cm = confusion_matrix(y_true, y_pred, labels=labels)
+    per_class_acc = np.divide(np.diag(cm), cm.sum(1), out=np.zeros(len(labels)), where=cm.sum(1) > 0)
+    return {
+        "accuracy": float(accuracy_score(y_true, y_pred)),
+        "macro_precision": float(np.mean(precision)),
+        "macro_recall": float(np.mean(recall)),
+        "macro_f1": float(np.mean(f1)),
+        "per_class": {
+            name: {
+                "precision": float(precision[i]),
+                "recall": float(recall[i]),
+                "f1": float(f1[i]),
+                "accuracy": float(per_class_acc[i]),
+                "support": int(support[i]),
+            }
+            for i, name in enumerate(classes)
+        },
+        "confusion_matrix": cm.tolist(),
+    }

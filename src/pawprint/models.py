@@ -1,0 +1,131 @@
+"""Students and teachers, built by name, each split into a backbone (image -> feature vector) and a head.
+
+The split is what lets SimCLR pretrain a backbone and fine-tuning put a fresh head on it, and what lets a
+checkpoint say which architecture it holds so that it loads without the code that trained it.
+"""
+
+from __future__ import annotations
+
+import urllib.error
+from collections.abc import Callable
+from pathlib import Path
+
+import torch
+import torchvision
+from torch import nn
+
+from pawprint.errors import PawprintError
+from pawprint.paths import atomic_path
+
+
+class Classifier(nn.Module):
+    def __init__(self, backbone: nn.Module, head: nn.Module, feature_dim: int):
+        super().__init__()
+        self.backbone = backbone
+        self.head = head
+        self.feature_dim = feature_dim
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.backbone(x))
+
+
+def _mobilenet_v2(num_classes: int, image_size: int, stem_stride: int = 2) -> Classifier:
+    net = torchvision.models.mobilenet_v2(num_classes=num_classes)
+    net.features[0][0].stride = (stem_stride, stem_stride)
+    backbone = nn.Sequential(net.features, nn.AdaptiveAvgPool2d(1), nn.Flatten())
+    return Classifier(backbone, net.classifier, net.last_channel)
+
+
+def _small_cnn(num_classes: int, image_size: int) -> Classifier:
+    """The study's Keras small CNN: two conv/pool/dropout blocks, then Dense(256)."""
+    side = ((image_size - 2) // 2 - 2) // 2
+    backbone = nn.Sequential(
+        nn.Conv2d(3, 32, 3), nn.ReLU(), nn.MaxPool2d(2), nn.Dropout(0.25),
+        nn.Conv2d(32, 64, 3), nn.ReLU(), nn.MaxPool2d(2), nn.Dropout(0.25),
+        nn.Flatten(), nn.Linear(64 * side * side, 256), nn.ReLU(),
+    )  # fmt: skip
+    return Classifier(backbone, nn.Sequential(nn.Dropout(0.5), nn.Linear(256, num_classes)), 256)
+
+
+STUDENTS: dict[str, Callable[[int, int], Classifier]] = {
+    "mobilenet_v2": _mobilenet_v2,
+    "mobilenet_v2_32": lambda k, s: _mobilenet_v2(k, s, stem_stride=1),
+    "small_cnn": _small_cnn,
+}
+
+IMAGENET_WEIGHTS = {
+    "resnet50": torchvision.models.ResNet50_Weights.IMAGENET1K_V2,
+    "vgg16": torchvision.models.VGG16_Weights.IMAGENET1K_V1,
+}
+
+
+def _torchvision_teacher(arch: str, weights: str) -> nn.Module:
+    if weights == "imagenet":
+        enum = IMAGENET_WEIGHTS[arch]
+        try:
+            return getattr(torchvision.models, arch)(weights=enum)
+        except (urllib.error.URLError, OSError) as exc:
+            cache = Path(torch.hub.get_dir()) / "checkpoints" / Path(enum.url).name
+            raise PawprintError(
+                f"teacher.weights = imagenet: {arch} weights are not in {cache} and could not be downloaded "
+                f"({exc}); copy the file there, or set teacher.weights: none"
+            ) from exc
+    net = getattr(torchvision.models, arch)(weights=None)
+    if weights != "none":
+        path = Path(weights)
+        if not path.is_file():
+            raise PawprintError(f"teacher.weights = {weights!r}: no such file; give a state dict path, imagenet or none")
+        state = torch.load(path, map_location="cpu", weights_only=True)
+        try:
+            net.load_state_dict(state)
+        except RuntimeError as exc:
+            raise PawprintError(
+                f"teacher.weights = {weights!r}: not a torchvision {arch} state dict ({str(exc).splitlines()[0]})"
+            ) from exc
+    return net
+
+
+def build_teacher(arch: str, num_classes: int, image_size: int, weights: str = "none") -> Classifier:
+    net = _torchvision_teacher(arch, weights)
+    if arch == "resnet50":
+        feature_dim = net.fc.in_features
+        net.fc = nn.Identity()
+        return Classifier(net, nn.Linear(feature_dim, num_classes), feature_dim)
+    # VGG16 with the study's head: Flatten -> Dense(256, ReLU) -> Dense(classes) on the conv features.
+    side = max(1, image_size // 32)
+    backbone = nn.Sequential(net.features, nn.Flatten())
+    head = nn.Sequential(nn.Linear(512 * side * side, 256), nn.ReLU(), nn.Linear(256, num_classes))
+    return Classifier(backbone, head, 512 * side * side)
+
+
+def build(arch: str, num_classes: int, image_size: int, weights: str = "none") -> Classifier:
+    if arch in STUDENTS:
+        return STUDENTS[arch](num_classes, image_size)
+    if arch in IMAGENET_WEIGHTS:
+        return build_teacher(arch, num_classes, image_size, weights)
+    raise PawprintError(f"unknown architecture {arch!r}; known: {', '.join([*STUDENTS, *IMAGENET_WEIGHTS])}")
+
+
+def save(model: Classifier, path: Path, *, arch: str, classes: list[str], image_size: int) -> None:
+    """A checkpoint of plain tensors and strings, loadable with `weights_only=True` and no training code."""
+    payload = {
+        "arch": arch,
+        "classes": list(classes),
+        "image_size": image_size,
+        "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
+    }
+    with atomic_path(path) as tmp:
+        torch.save(payload, tmp)
+
+
+def load(path: Path) -> tuple[Classifier, dict]:
+    """Load a pawprint checkpoint; refuses pickles that would run code (weights_only=True)."""
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+    except FileNotFoundError as exc:
+        raise PawprintError(f"{path}: no such checkpoint; run the stage that writes it (dvc repro)") from exc
+    except Exception as exc:  # torch raises UnpicklingError and others for unsafe or foreign files
+        raise PawprintError(f"{path}: refused to load ({str(exc).splitlines()[0][:120]}); not a pawprint checkpoint") from exc
+    model = build(payload["arch"], len(payload["classes"]), payload["image_size"])
+    model.load_state_dict(payload["state_dict"])
+    return model.eval(), payload

@@ -1,0 +1,59 @@
+"""Where shared state lives, and how outputs are written so a killed stage never leaves half a file.
+
+Stage outputs are relative to the working directory (DVC runs queued experiments in a copy under
+`.dvc/tmp/exps`), while state shared by all runs (the MLflow store, resumable checkpoints) lives at the root
+of the real repository, which DVC passes as `DVC_ROOT`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+from pawprint.errors import PawprintError
+
+
+def repo_root() -> Path:
+    root = os.environ.get("DVC_ROOT")
+    if root:
+        return Path(root).resolve()
+    here = Path.cwd().resolve()
+    for candidate in (here, *here.parents):
+        if (candidate / "dvc.yaml").exists():
+            return candidate
+    return here
+
+
+def resume_dir() -> Path:
+    """Resumable checkpoints: outside DVC's outputs so DVC never caches or deletes them."""
+    return repo_root() / ".cache" / "pawprint" / "resume"
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | Path) -> Iterator[Path]:
+    """Yield a temporary sibling of `path`; on success it replaces `path` in one rename.
+
+    The sibling is in the same folder (same filesystem), so the rename is atomic and DVC can only ever see
+    the old output or the complete new one. On failure the temporary is removed and `path` is untouched.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)) / path.name
+    try:
+        yield tmp
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path)
+        os.replace(tmp, path)
+    except OSError as exc:
+        if exc.errno == 28:  # ENOSPC
+            raise PawprintError(
+                f"no space left on the device while writing {path}: free some space and rerun "
+                "(the previous output is intact)"
+            ) from exc
+        raise
+    finally:
+        shutil.rmtree(tmp.parent, ignore_errors=True)

@@ -1,0 +1,55 @@
+"""SimCLR pretraining (Chen et al., 2020) with lightly's projection head and NT-Xent loss.
+
+Validation uses the same contrastive loss on two views of the val images (labels unused), so early
+stopping and best-epoch selection work as in every other stage.
+"""
+
+from __future__ import annotations
+
+import torch
+from lightly.loss import NTXentLoss
+from lightly.models.modules import SimCLRProjectionHead
+
+from pawprint.augment import SimCLRAugment
+from pawprint.config import SimCLRConfig
+from pawprint.models import Classifier
+from pawprint.training import MONITOR, Module
+
+
+def augment_from(cfg: SimCLRConfig, image_size: int) -> SimCLRAugment:
+    return SimCLRAugment(
+        size=image_size,
+        cj_prob=cfg.cj_prob,
+        cj_strength=cfg.cj_strength,
+        min_scale=cfg.min_scale,
+        random_gray_scale=cfg.random_gray_scale,
+        gaussian_blur=cfg.gaussian_blur,
+        hf_prob=cfg.hf_prob,
+    )
+
+
+class SimCLR(Module):
+    def __init__(self, model: Classifier, cfg: SimCLRConfig, image_size: int, distributed: bool = False):
+        super().__init__(model, augment_from(cfg, image_size), image_size, cfg)
+        dim = model.feature_dim
+        self.projection = SimCLRProjectionHead(input_dim=dim, hidden_dim=dim, output_dim=cfg.projection_dim)
+        # gather_distributed: under DDP the negatives come from every process, as on one big device.
+        self.criterion = NTXentLoss(temperature=cfg.temperature, gather_distributed=distributed)
+
+    def on_after_batch_transfer(self, batch, dataloader_idx: int):
+        images, _ = batch
+        return tuple(self.augment(images).contiguous(memory_format=self.layout) for _ in range(2))
+
+    def _loss(self, batch) -> torch.Tensor:
+        x0, x1 = batch
+        z0 = self.projection(self.model.backbone(x0))
+        z1 = self.projection(self.model.backbone(x1))
+        return self.criterion(z0.float(), z1.float())
+
+    def training_step(self, batch, batch_idx: int) -> torch.Tensor:
+        loss = self._loss(batch)
+        self.log("train/loss", loss, on_step=False, on_epoch=True, prog_bar=True, batch_size=len(batch[0]))
+        return loss
+
+    def validation_step(self, batch, batch_idx: int) -> None:
+        self.log(MONITOR, self._loss(batch), on_epoch=True, prog_bar=True, batch_size=len(batch[0]))

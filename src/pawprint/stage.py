@@ -1,0 +1,137 @@
+"""What every stage entry point shares: one-line errors, seeding, the MLflow run, and the end of a training
+stage (best model, metrics JSON, plots CSV, artifacts). Stage files only choose data, model and params."""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from pawprint import config
+from pawprint.errors import PawprintError
+from pawprint.paths import atomic_path
+
+SPLITS_DIR = Path("data/splits")
+MODELS_DIR = Path("models")
+METRICS_DIR = Path("metrics")
+PLOTS_DIR = Path("plots")
+
+
+def main(fn: Callable[[config.Params], None]) -> Callable[[], None]:
+    """Run `fn` on validated params; any PawprintError becomes one line on stderr and exit code 2."""
+
+    @functools.wraps(fn)
+    def wrapper() -> None:
+        os.environ.setdefault("DVC_NO_ANALYTICS", "1")
+        try:
+            fn(config.load(os.environ.get("PAWPRINT_PARAMS", "params.yaml")))
+        except PawprintError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            sys.exit(2)
+
+    return wrapper
+
+
+def select(params: config.Params, *keys: str) -> dict[str, Any]:
+    """The dotted params a stage depends on (a key names a value or a whole section)."""
+    flat = config.flatten(params)
+    return {k: v for k, v in flat.items() if any(k == key or k.startswith(key + ".") for key in keys)}
+
+
+def write_json(path: Path, payload: dict) -> None:
+    with atomic_path(path) as tmp:
+        tmp.write_text(json.dumps(payload, indent=2, sort_keys=True) + "\n")
+
+
+def split_files(*names: str) -> list[Path]:
+    return [SPLITS_DIR / f"{name}.{ext}" for name in names for ext in ("npy", "csv")]
+
+
+def train_and_save(
+    name: str,
+    params: config.Params,
+    *,
+    module,
+    train_set,
+    val_set,
+    max_epochs: int,
+    tracked: dict[str, Any],
+    inputs: list[Path],
+    method: str,
+    save: Callable[[Path], None],
+) -> None:
+    """Fit `module` under an MLflow run, then write `models/<name>.pt`, metrics and plots."""
+    import pytorch_lightning as pl
+
+    from pawprint.data.loaders import loader
+    from pawprint.tracking import stage_run
+    from pawprint.training import fit, resume_key
+
+    pl.seed_everything(params.seed, workers=True, verbose=False)
+    batch = params.train.batch_size
+    data_files = [p for p in inputs if p.parent == SPLITS_DIR]
+    with stage_run(name, tracked, data_files) as run:
+        run.set_tags({"method": method, "unlabeled_size": params.unlabeled_size})
+        result = fit(
+            module,
+            loader(train_set, batch, train=True),
+            loader(val_set, batch, train=False),
+            stage=name,
+            train=params.train,
+            max_epochs=max_epochs,
+            run=run,
+            plots_csv=PLOTS_DIR / f"{name}.csv",
+            key=resume_key(name, tracked, inputs),
+        )
+        checkpoint = MODELS_DIR / f"{name}.pt"
+        save(checkpoint)
+        best = next(r for r in result.history if r["epoch"] == result.best_epoch)
+        summary = {
+            **{k: v for k, v in best.items() if k.startswith("val/")},
+            "best_epoch": result.best_epoch,
+            "epochs": result.epochs_run,
+            "wall_time_s": round(result.wall_time_s, 2),
+        }
+        write_json(METRICS_DIR / f"{name}.json", summary)
+        run.log_metrics({f"best/{k}" if "/" in k else k: v for k, v in summary.items()})
+        run.log_artifact(checkpoint, "model")
+        run.log_artifact(PLOTS_DIR / f"{name}.csv", "plots")
+
+
+def num_classes() -> int:
+    from pawprint.data import cache
+
+    return len(cache.classes(SPLITS_DIR))
+
+
+def supervised(
+    name: str,
+    params: config.Params,
+    *,
+    model,
+    arch: str,
+    optim,
+    tracked: tuple[str, ...],
+    method: str,
+    extra_inputs: tuple[Path, ...] = (),
+) -> None:
+    """Train `model` with labels (baseline, teacher, SimCLR fine-tuning): labeled split, best epoch on val."""
+    from pawprint import models
+    from pawprint.augment import SupervisedAugment
+    from pawprint.data import cache, loaders
+    from pawprint.training import Module
+
+    labeled, val = cache.load(SPLITS_DIR, "labeled"), cache.load(SPLITS_DIR, "val")
+    size = params.data.image_size
+    module = Module(model, SupervisedAugment(size, params.augment.min_scale, params.augment.hflip), size, optim)
+    train_and_save(
+        name, params, module=module, train_set=loaders.labeled(labeled), val_set=loaders.labeled(val),
+        max_epochs=optim.epochs,
+        tracked=select(params, "seed", "train", "augment", "data.image_size", *tracked),
+        inputs=[*split_files("labeled", "val"), *extra_inputs], method=method,
+        save=lambda path: models.save(model, path, arch=arch, classes=labeled.classes, image_size=size),
+    )

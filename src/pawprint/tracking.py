@@ -1,0 +1,165 @@
+"""MLflow: one experiment for the pipeline, one run per executed stage.
+
+The store is `sqlite:///<repo root>/mlruns/mlflow.db` (MLflow 3 refuses a plain `./mlruns` file store) with
+artifacts under `<repo root>/mlruns/artifacts`, both resolved from `DVC_ROOT` so queued experiments, which run
+in a copy under `.dvc/tmp/exps`, log to the same store; `MLFLOW_TRACKING_URI` overrides it (a team server).
+The store is created under a file lock: two processes migrating a fresh database at once break it.
+Only values this module is handed are logged, never the environment, so secrets cannot leak into runs.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import os
+import socket
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from pawprint.paths import repo_root
+
+EXPERIMENT = "pawprint"
+
+
+def store_dir() -> Path:
+    return repo_root() / "mlruns"
+
+
+def tracking_uri() -> str:
+    return os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{store_dir() / 'mlflow.db'}"
+
+
+def _client():
+    import mlflow
+    from mlflow.tracking import MlflowClient
+
+    uri = tracking_uri()
+    mlflow.set_tracking_uri(uri)
+    return MlflowClient(uri)
+
+
+def ensure_experiment() -> tuple[Any, str]:
+    """The client and the pipeline's experiment id, creating store and experiment once, under a lock."""
+    uri = tracking_uri()
+    lock_ctx = contextlib.nullcontext()
+    if uri.startswith("sqlite:///"):
+        store_dir().mkdir(parents=True, exist_ok=True)
+        lock_ctx = _file_lock(store_dir() / ".init.lock")
+    with lock_ctx:
+        client = _client()
+        exp = client.get_experiment_by_name(EXPERIMENT)
+        if exp is not None:
+            return client, exp.experiment_id
+        location = (store_dir() / "artifacts").as_uri() if uri.startswith("sqlite:///") else None
+        return client, client.create_experiment(EXPERIMENT, artifact_location=location)
+
+
+@contextlib.contextmanager
+def _file_lock(path: Path) -> Iterator[None]:
+    with open(path, "a") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def git_commit() -> str:
+    try:
+        out = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=repo_root(), capture_output=True, text=True, timeout=10, check=True
+        )
+        return out.stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+
+
+def fingerprint(paths: list[Path]) -> str:
+    """Hash of the files a stage reads: runs on the same data share it, whatever the experiment."""
+    digest = hashlib.sha256()
+    for path in sorted(Path(p) for p in paths):
+        digest.update(path.name.encode())
+        with open(path, "rb") as fh:
+            for chunk in iter(lambda: fh.read(1 << 20), b""):
+                digest.update(chunk)
+    return digest.hexdigest()[:16]
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def close_abandoned(client: Any, experiment_id: str, stage: str) -> None:
+    """Mark KILLED the RUNNING runs of this stage whose process, on this host, is gone (killed stages)."""
+    runs = client.search_runs(
+        [experiment_id], filter_string=f"tags.stage = '{stage}' and attributes.status = 'RUNNING'"
+    )
+    host = socket.gethostname()
+    for run in runs:
+        tags = run.data.tags
+        pid = int(tags.get("pid", "0") or 0)
+        if tags.get("host") == host and pid and not _alive(pid):
+            client.set_terminated(run.info.run_id, status="KILLED")
+
+
+class StageRun:
+    """The MLflow run of one stage execution; metrics are sent in batches (one call costs ~50 ms)."""
+
+    def __init__(self, client: Any, run_id: str):
+        self.client = client
+        self.run_id = run_id
+
+    def log_metrics(self, metrics: dict[str, float], step: int | None = None) -> None:
+        from mlflow.entities import Metric
+
+        now = int(time.time() * 1000)
+        batch = [Metric(k, float(v), now, step or 0) for k, v in metrics.items()]
+        if batch:
+            self.client.log_batch(self.run_id, metrics=batch)
+
+    def log_artifact(self, path: Path, folder: str | None = None) -> None:
+        if Path(path).exists():
+            self.client.log_artifact(self.run_id, str(path), folder)
+
+    def set_tags(self, tags: dict[str, str]) -> None:
+        from mlflow.entities import RunTag
+
+        self.client.log_batch(self.run_id, tags=[RunTag(k, str(v)) for k, v in tags.items()])
+
+
+@contextlib.contextmanager
+def stage_run(stage: str, params: dict[str, Any], data_files: list[Path] = ()) -> Iterator[StageRun]:
+    """Open a run tagged with stage, commit, DVC experiment and data fingerprint; FAILED if the body raises."""
+    from mlflow.entities import Param, RunTag
+
+    client, experiment_id = ensure_experiment()
+    close_abandoned(client, experiment_id, stage)
+    tags = {
+        "stage": stage,
+        "git_commit": git_commit(),
+        "dvc_exp": os.environ.get("DVC_EXP_NAME", "workspace"),
+        "host": socket.gethostname(),
+        "pid": str(os.getpid()),
+        "mlflow.runName": stage,
+    }
+    if data_files:
+        tags["data_fingerprint"] = fingerprint(list(data_files))
+    run = client.create_run(experiment_id, tags=tags, run_name=stage)
+    run_id = run.info.run_id
+    client.log_batch(run_id, params=[Param(k, str(v)) for k, v in params.items()])
+    try:
+        yield StageRun(client, run_id)
+    except BaseException:
+        client.set_terminated(run_id, status="FAILED")
+        raise
+    client.set_terminated(run_id, status="FINISHED")

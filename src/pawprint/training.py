@@ -1,0 +1,195 @@
+"""The one training loop every stage uses: Lightning's Trainer with early stopping on `val/loss`, the best
+epoch kept automatically, per-epoch metrics to MLflow and to a CSV for `dvc plots`, and resumable checkpoints.
+
+Lightning rather than a hand-written loop: it brings early stopping, best-checkpoint selection, mixed
+precision, progress bars, resuming with optimizer and scheduler state, and DDP over several GPUs or nodes,
+all driven by params. Augmentation runs in `on_after_batch_transfer`, i.e. on the batch's device.
+
+Resuming: each stage writes `last.ckpt` every epoch under `.cache/pawprint/resume/<stage>/<key>`, where the key
+hashes the stage's params and input files, so a rerun with the same inputs continues where a killed run
+stopped and any change starts afresh. The torch RNG state travels in the checkpoint, so a resumed CPU run
+ends with the same weights as an uninterrupted one.
+"""
+
+from __future__ import annotations
+
+import csv
+import shutil
+import hashlib
+import json
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytorch_lightning as pl
+import torch
+import torch.nn.functional as F
+from pytorch_lightning.callbacks import EarlyStopping, ModelCheckpoint
+
+from pawprint import device
+from pawprint.augment import normalize, resize
+from pawprint.config import OptimConfig, TrainConfig
+from pawprint.paths import atomic_path, resume_dir
+from pawprint.tracking import StageRun
+
+MONITOR = "val/loss"
+
+
+class Module(pl.LightningModule):
+    """Supervised training of `model` on augmented labeled batches; subclasses change the training loss."""
+
+    def __init__(self, model: torch.nn.Module, augment, image_size: int, optim: OptimConfig):
+        super().__init__()
+        self.model = model
+        self.augment = augment
+        self.image_size = image_size
+        self.optim = optim
+        self.layout = torch.channels_last if device.channels_last(image_size) else torch.contiguous_format
+
+    def _prepare(self, images: torch.Tensor, train: bool) -> torch.Tensor:
+        x = self.augment(images) if train else normalize(resize(images, self.image_size))
+        return x.contiguous(memory_format=self.layout)
+
+    def on_after_batch_transfer(self, batch, dataloader_idx: int):
+        images, labels = batch
+        return self._prepare(images, self.trainer.training), labels
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.model(x)
+
+    def training_loss(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        logits = self(x)
+        return F.cross_entropy(logits.float(), y), logits
+
+    def training_step(self, batch, batch_idx: int) -> torch.Tensor:
+        x, y = batch
+        loss, logits = self.training_loss(x, y)
+        self.log("train/loss", loss, on_step=False, on_epoch=True, prog_bar=True, batch_size=len(y))
+        known = y >= 0
+        if known.any():
+            acc = (logits[known].argmax(1) == y[known]).float().mean()
+            self.log("train/accuracy", acc, on_step=False, on_epoch=True, batch_size=int(known.sum()))
+        return loss
+
+    def validation_step(self, batch, batch_idx: int) -> None:
+        x, y = batch
+        logits = self(x).float()
+        self.log(MONITOR, F.cross_entropy(logits, y), on_epoch=True, prog_bar=True, batch_size=len(y))
+        self.log("val/accuracy", (logits.argmax(1) == y).float().mean(), on_epoch=True, batch_size=len(y))
+
+    def configure_optimizers(self):
+        params = [p for p in self.parameters() if p.requires_grad]
+        opt = torch.optim.AdamW(params, lr=self.optim.lr, weight_decay=self.optim.weight_decay)
+        sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=self.trainer.max_epochs)
+        return {"optimizer": opt, "lr_scheduler": sched}
+
+
+class EpochLog(pl.Callback):
+    """Per-epoch metrics to MLflow (with the epoch as step) and to `plots/<stage>.csv`; kept across resumes."""
+
+    def __init__(self, run: StageRun | None, csv_path: Path):
+        self.run = run
+        self.csv_path = csv_path
+        self.rows: list[dict[str, float]] = []
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"rows": self.rows}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.rows = list(state["rows"])
+
+    def on_fit_start(self, trainer, pl_module) -> None:
+        if self.run and trainer.is_global_zero:
+            for row in self.rows:  # epochs done before a resume belong to this run's history too
+                self.run.log_metrics({k: v for k, v in row.items() if k != "epoch"}, step=int(row["epoch"]))
+
+    def on_validation_epoch_end(self, trainer, pl_module) -> None:
+        if trainer.sanity_checking:
+            return
+        row = {"epoch": trainer.current_epoch + 1}
+        row.update({k: float(v) for k, v in trainer.callback_metrics.items() if "/" in k})
+        self.rows.append(row)
+        if self.run and trainer.is_global_zero:
+            self.run.log_metrics({k: v for k, v in row.items() if k != "epoch"}, step=row["epoch"])
+
+    def write_csv(self) -> None:
+        keys = sorted({k for row in self.rows for k in row} - {"epoch"})
+        with atomic_path(self.csv_path) as tmp, open(tmp, "w", newline="") as fh:
+            writer = csv.DictWriter(fh, fieldnames=["epoch", *keys])
+            writer.writeheader()
+            writer.writerows(self.rows)
+
+
+class RngState(pl.Callback):
+    """Torch's RNG state in every checkpoint, so a resumed run draws the same crops and batches."""
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"torch": torch.get_rng_state()}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        torch.set_rng_state(state["torch"])
+
+
+def resume_key(stage: str, params: dict[str, Any], inputs: list[Path]) -> str:
+    digest = hashlib.sha256(json.dumps({"stage": stage, "params": params}, sort_keys=True, default=str).encode())
+    for path in sorted(Path(p) for p in inputs):
+        digest.update(path.name.encode())
+        with open(path, "rb") as fh:
+            for chunk in iter(lambda: fh.read(1 << 20), b""):
+                digest.update(chunk)
+    return digest.hexdigest()[:20]
+
+
+@dataclass(frozen=True)
+class FitResult:
+    best_epoch: int
+    epochs_run: int
+    best_val_loss: float
+    wall_time_s: float
+    history: list[dict[str, float]]
+
+
+def fit(
+    module: Module,
+    train_loader,
+    val_loader,
+    *,
+    stage: str,
+    train: TrainConfig,
+    max_epochs: int,
+    run: StageRun | None,
+    plots_csv: Path,
+    key: str,
+) -> FitResult:
+    """Train to early stop, then load the best epoch's weights into `module`."""
+    start = time.time()
+    ckpt_dir = resume_dir() / stage / key
+    best = ModelCheckpoint(dirpath=ckpt_dir, filename="best", monitor=MONITOR, mode="min", save_last=True)
+    log = EpochLog(run, plots_csv)
+    trainer = pl.Trainer(
+        max_epochs=max_epochs,
+        accelerator=device.accelerator(),
+        devices=1,
+        precision=device.precision(train.precision, module.image_size),
+        callbacks=[best, EarlyStopping(MONITOR, patience=train.patience, mode="min"), log, RngState()],
+        logger=False,
+        num_sanity_val_steps=0,
+        enable_model_summary=False,
+        default_root_dir=ckpt_dir,
+    )
+    last = ckpt_dir / "last.ckpt"
+    resume = last if train.resume and last.exists() else None
+    trainer.fit(module, train_loader, val_loader, ckpt_path=resume, weights_only=True)
+    state = torch.load(best.best_model_path, map_location="cpu", weights_only=True)["state_dict"]
+    module.load_state_dict(state)
+    log.write_csv()
+    shutil.rmtree(ckpt_dir, ignore_errors=True)  # finished: a forced rerun starts afresh, as it should
+    best_row = min(log.rows, key=lambda r: r.get(MONITOR, float("inf")))
+    return FitResult(
+        best_epoch=int(best_row["epoch"]),
+        epochs_run=len(log.rows),
+        best_val_loss=float(best_row[MONITOR]),
+        wall_time_s=time.time() - start,
+        history=log.rows,
+    )

@@ -1,0 +1,35 @@
+"""DVC stage `distill`: the student from scratch learns from the teacher over unlabeled + labeled images."""
+
+from pathlib import Path
+
+from pawprint import models
+from pawprint.augment import SupervisedAugment
+from pawprint.config import Params
+from pawprint.data import cache, loaders
+from pawprint.distill import Distill
+from pawprint.stage import SPLITS_DIR, main, select, split_files, train_and_save
+
+TEACHER = Path("models/train_teacher.pt")
+
+
+@main
+def run(params: Params) -> None:
+    labeled, val = cache.load(SPLITS_DIR, "labeled"), cache.load(SPLITS_DIR, "val")
+    pool = cache.load(SPLITS_DIR, "unlabeled")
+    teacher, teacher_meta = models.load(TEACHER)
+    size, arch = params.data.image_size, params.student.arch
+    student = models.build(arch, len(labeled.classes), size)
+    augment = SupervisedAugment(size, params.augment.min_scale, params.augment.hflip)
+    module = Distill(student, teacher, augment, size, params.distill, teacher_size=teacher_meta["image_size"])
+    train_and_save(
+        "distill", params, module=module,
+        train_set=loaders.concat(loaders.labeled(labeled), loaders.unlabeled(pool)),
+        val_set=loaders.labeled(val), max_epochs=params.distill.epochs,
+        tracked=select(params, "seed", "train", "augment", "student", "distill", "unlabeled_size", "data.image_size"),
+        inputs=[*split_files("labeled", "val", "unlabeled"), TEACHER], method="distill",
+        save=lambda path: models.save(student, path, arch=arch, classes=labeled.classes, image_size=size),
+    )
+
+
+if __name__ == "__main__":
+    run()

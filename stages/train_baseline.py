@@ -1,0 +1,17 @@
+"""DVC stage `train_baseline`: the student from scratch on the labeled split only, the yardstick."""
+
+from pawprint import models
+from pawprint.config import Params
+from pawprint.stage import main, num_classes, supervised
+
+
+@main
+def run(params: Params) -> None:
+    arch = params.student.arch
+    model = models.build(arch, num_classes(), params.data.image_size)
+    supervised("train_baseline", params, model=model, arch=arch, optim=params.baseline,
+               tracked=("student", "baseline"), method="baseline")
+
+
+if __name__ == "__main__":
+    run()
