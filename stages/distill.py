@@ -2,11 +2,13 @@
 
 from pathlib import Path
 
+import pytorch_lightning as pl
+
 from pawprint import models
 from pawprint.augment import SupervisedAugment
 from pawprint.config import Params
 from pawprint.data import cache, loaders
-from pawprint.distill import Distill
+from pawprint.distill import Distill, cache_views
 from pawprint.stage import SPLITS_DIR, main, select, split_files, train_and_save
 
 TEACHER = Path("models/train_teacher.pt")
@@ -16,17 +18,25 @@ TEACHER = Path("models/train_teacher.pt")
 def run(params: Params) -> None:
     labeled, val = cache.load(SPLITS_DIR, "labeled"), cache.load(SPLITS_DIR, "val")
     pool = cache.load(SPLITS_DIR, "unlabeled")
-    teacher, teacher_meta = models.load(TEACHER)
-    size, arch = params.data.image_size, params.student.arch
+    teacher, _ = models.load(TEACHER)
+    size, arch, k = params.data.image_size, params.student.arch, params.distill.teacher_cache_views
     student = models.build(arch, len(labeled.classes), size)
     augment = SupervisedAugment(size, params.augment.min_scale, params.augment.hflip)
-    module = Distill(student, teacher, augment, size, params.distill, teacher_size=teacher_meta["image_size"])
+    train_set = loaders.concat(loaders.labeled(labeled), loaders.unlabeled(pool))
+    if k:
+        pl.seed_everything(params.seed, verbose=False)  # the cached views are drawn from the run's seed too
+        train_set = cache_views(teacher, train_set, augment, k)
+    module = Distill(student, augment, size, params.distill, teacher=None if k else teacher)
     train_and_save(
-        "distill", params, module=module,
-        train_set=loaders.concat(loaders.labeled(labeled), loaders.unlabeled(pool)),
-        val_set=loaders.labeled(val), max_epochs=params.distill.epochs,
+        "distill",
+        params,
+        module=module,
+        train_set=train_set,
+        val_set=loaders.labeled(val),
+        max_epochs=params.distill.epochs,
         tracked=select(params, "seed", "train", "augment", "student", "distill", "unlabeled_size", "data.image_size"),
-        inputs=[*split_files("labeled", "val", "unlabeled"), TEACHER], method="distill",
+        inputs=[*split_files("labeled", "val", "unlabeled"), TEACHER],
+        method="distill",
         save=lambda path: models.save(student, path, arch=arch, classes=labeled.classes, image_size=size),
     )
 

@@ -27,10 +27,18 @@ def run(params: Params) -> None:
             pred = inference.logits(model, test.images, meta["image_size"]).argmax(1).numpy()
             result = metrics.classification(test.labels, pred, test.classes)
             trained = json.loads((METRICS_DIR / f"{name}.json").read_text())
-            rows.append({"method": method, "model": name, "test": result,
-                         "unlabeled_size": params.unlabeled_size if method in POOL_METHODS else "-",
-                         **{k: trained[k] for k in ("best_epoch", "epochs", "wall_time_s")}})
-            summary[name] = {k: round(result[k], 4) for k in ("accuracy", "macro_precision", "macro_recall", "macro_f1")}
+            rows.append(
+                {
+                    "method": method,
+                    "model": name,
+                    "test": result,
+                    "unlabeled_size": params.unlabeled_size if method in POOL_METHODS else "-",
+                    **{k: trained[k] for k in ("best_epoch", "epochs", "wall_time_s")},
+                }
+            )
+            summary[name] = {
+                k: round(result[k], 4) for k in ("accuracy", "macro_precision", "macro_recall", "macro_f1")
+            }
             with atomic_path(REPORTS / "predictions" / f"{name}.csv") as tmp, open(tmp, "w", newline="") as fh:
                 writer = csv.writer(fh)
                 writer.writerow(["actual", "predicted"])

@@ -15,10 +15,15 @@ def run(params: Params) -> None:
     size, arch = params.data.image_size, params.student.arch
     model = models.build(arch, len(pool.classes), size)
     train_and_save(
-        NAME, params, module=SimCLR(model, params.simclr, size),
-        train_set=loaders.unlabeled(pool), val_set=loaders.unlabeled(val), max_epochs=params.simclr.epochs,
+        NAME,
+        params,
+        module=SimCLR(model, params.simclr, size),
+        train_set=loaders.unlabeled(pool),
+        val_set=loaders.unlabeled(val),
+        max_epochs=params.simclr.epochs,
         tracked=select(params, "seed", "train", "student", "simclr", "unlabeled_size", "data.image_size"),
-        inputs=split_files("unlabeled", "val"), method="simclr",
+        inputs=split_files("unlabeled", "val"),
+        method="simclr",
         save=lambda path: models.save(model, path, arch=arch, classes=pool.classes, image_size=size),
     )
 

@@ -9,8 +9,15 @@ from pawprint.stage import main, num_classes, supervised
 def run(params: Params) -> None:
     arch = params.student.arch
     model = models.build(arch, num_classes(), params.data.image_size)
-    supervised("train_baseline", params, model=model, arch=arch, optim=params.baseline,
-               tracked=("student", "baseline"), method="baseline")
+    supervised(
+        "train_baseline",
+        params,
+        model=model,
+        arch=arch,
+        optim=params.baseline,
+        tracked=("student", "baseline"),
+        method="baseline",
+    )
 
 
 if __name__ == "__main__":

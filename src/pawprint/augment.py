@@ -177,8 +177,12 @@ class SupervisedAugment:
     min_scale: float = 0.5
     hflip: bool = False
 
+    def view(self, batch: torch.Tensor) -> torch.Tensor:
+        """The augmented images in [0, 1], before normalisation (what a view cache stores)."""
+        return resized_crop(to_float(batch), self.size, (self.min_scale, 1.0), 0.5 if self.hflip else 0.0)
+
     def __call__(self, batch: torch.Tensor) -> torch.Tensor:
-        return normalize(resized_crop(to_float(batch), self.size, (self.min_scale, 1.0), 0.5 if self.hflip else 0.0))
+        return normalize(self.view(batch))
 
 
 @dataclass(frozen=True)
@@ -202,7 +206,9 @@ class SimCLRAugment:
         x = resized_crop(to_float(batch), self.size, (self.min_scale, 1.0), self.hf_prob)
         s = self.cj_strength
         x = _apply(
-            x, self.cj_prob, lambda v: color_jitter(v, s * self.cj_bright, s * self.cj_contrast, s * self.cj_sat, s * self.cj_hue)
+            x,
+            self.cj_prob,
+            lambda v: color_jitter(v, s * self.cj_bright, s * self.cj_contrast, s * self.cj_sat, s * self.cj_hue),
         )
         x = _apply(x, self.random_gray_scale, lambda v: grayscale(v).expand(-1, 3, -1, -1))
         x = _apply(x, self.gaussian_blur, lambda v: gaussian_blur(v, self.sigmas))

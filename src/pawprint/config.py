@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import dataclasses
 import typing
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import yaml
 
@@ -65,6 +66,7 @@ class TrainConfig:
 
     batch_size: int = positive(64)
     patience: int = positive(5)
+    min_epochs: int = positive(1)
     precision: str = one_of("auto", *PRECISIONS)
     resume: bool = True
 
@@ -121,6 +123,7 @@ class DistillConfig:
     temperature: float = positive(4.0)
     alpha: float = unit(0.5)
     loss_form: str = one_of("weighted", "weighted", "convex")
+    teacher_cache_views: int = non_negative(0)
     beta: float = non_negative(1.0)
     epochs: int = positive(30)
     lr: float = positive(1e-3)
@@ -162,9 +165,7 @@ def _build(cls: type, raw: Any, prefix: str) -> Any:
     fields = {f.name: f for f in dataclasses.fields(cls)}
     for key in raw:
         if key not in fields:
-            raise ConfigError(
-                f"params.yaml: unknown key {prefix}{key}; allowed keys here: {', '.join(fields)}"
-            )
+            raise ConfigError(f"params.yaml: unknown key {prefix}{key}; allowed keys here: {', '.join(fields)}")
     values = {}
     for name, f in fields.items():
         if name not in raw:
@@ -192,7 +193,9 @@ def _check_relations(p: Params) -> None:
             f"({p.data.image_size}); about 1.15x gives random crops room"
         )
     if p.data.source == "folder" and not p.data.folder:
-        raise ConfigError("params.yaml: data.folder = '': data.source=folder needs the path of a folder of class folders")
+        raise ConfigError(
+            "params.yaml: data.folder = '': data.source=folder needs the path of a folder of class folders"
+        )
 
 
 def parse(raw: Any) -> Params:
@@ -222,4 +225,3 @@ def flatten(obj: Any, prefix: str = "") -> dict[str, Any]:
         else:
             out[f"{prefix}{key}"] = value
     return out
-

@@ -1,35 +1,97 @@
-"""Knowledge distillation: the student learns from the teacher's soft labels on the student's own augmented
-view ("consistent teaching", Beyer et al., 2022), over the unlabeled pool plus the labeled split."""
+"""Knowledge distillation over the unlabeled pool plus the labeled split, in one of two ways:
+
+- on the fly (`distill.teacher_cache_views: 0`): the teacher labels the student's own augmented view at every
+  step ("consistent teaching", Beyer et al., 2022, "Knowledge distillation: A good teacher is patient and
+  consistent"); a fresh view every epoch, but a teacher forward pass per student step.
+- cached (`teacher_cache_views: K`): K augmented views per image and the teacher's logits on them are
+  computed once; each epoch the student trains on one of the K views, drawn at random. The teacher runs
+  K times per image in all instead of once per epoch.
+"""
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 
+from pawprint.augment import SupervisedAugment, normalize, to_float
 from pawprint.config import DistillConfig
+from pawprint.data.loaders import ArrayDataset
 from pawprint.losses import kd_loss
 from pawprint.models import Classifier
 from pawprint.training import Module
 
 
+class CachedViews(torch.utils.data.Dataset):
+    """K stored views per image with the teacher's logits; each fetch draws one view per image."""
+
+    def __init__(self, views: torch.Tensor, labels: torch.Tensor, logits: torch.Tensor):
+        self.views, self.labels, self.logits = views, labels, logits
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def __getitems__(self, indices: list[int]):
+        idx = torch.as_tensor(indices)
+        pick = torch.randint(self.views.shape[1], (len(idx),))
+        return self.views[idx, pick], self.labels[idx], self.logits[idx, pick]
+
+
+@torch.inference_mode()
+def cache_views(
+    teacher: Classifier, data: ArrayDataset, augment: SupervisedAugment, k: int, batch_size: int = 256
+) -> CachedViews:
+    teacher = teacher.eval().to(memory_format=torch.channels_last)
+    views, logits = [], []
+    for start in range(0, len(data), batch_size):
+        images = torch.from_numpy(np.ascontiguousarray(data.images[start : start + batch_size]))
+        batch_views, batch_logits = [], []
+        for _ in range(k):
+            view = (augment.view(images) * 255).round().to(torch.uint8)  # stored as the student will see it
+            x = normalize(to_float(view)).contiguous(memory_format=torch.channels_last)
+            batch_views.append(view)
+            batch_logits.append(teacher(x).float())
+        views.append(torch.stack(batch_views, 1))
+        logits.append(torch.stack(batch_logits, 1))
+    return CachedViews(torch.cat(views), data.labels, torch.cat(logits))
+
+
 class Distill(Module):
-    def __init__(self, student: Classifier, teacher: Classifier, augment, image_size: int, cfg: DistillConfig,
-                 teacher_size: int):
+    def __init__(
+        self, student: Classifier, augment, image_size: int, cfg: DistillConfig, teacher: Classifier | None = None
+    ):
         super().__init__(student, augment, image_size, cfg)
-        self.teacher = teacher.eval().requires_grad_(False)
-        self.teacher_size = teacher_size
         self.cfg = cfg
+        self.teacher = teacher.eval().requires_grad_(False) if teacher is not None else None
+        # The frozen teacher is rebuilt from its own checkpoint, so resumable checkpoints leave it out.
+        self.strict_loading = False
 
     def train(self, mode: bool = True):
         super().train(mode)
-        self.teacher.eval()  # batch-norm statistics of the teacher stay frozen
+        if self.teacher is not None:
+            self.teacher.eval()  # the teacher's batch-norm statistics stay frozen
         return self
 
-    def training_loss(self, x: torch.Tensor, y: torch.Tensor):
-        with torch.no_grad():
-            t_in = x if self.teacher_size == self.image_size else torch.nn.functional.interpolate(
-                x, size=(self.teacher_size, self.teacher_size), mode="bilinear", antialias=True)
-            teacher_logits = self.teacher(t_in)
+    def on_save_checkpoint(self, checkpoint) -> None:
+        state = checkpoint["state_dict"]
+        for key in [k for k in state if k.startswith("teacher.")]:
+            del state[key]
+
+    def on_after_batch_transfer(self, batch, dataloader_idx: int):
+        if len(batch) == 3:  # cached: already augmented views with their teacher logits
+            views, labels, teacher_logits = batch
+            return normalize(to_float(views)).contiguous(memory_format=self.layout), labels, teacher_logits
+        return super().on_after_batch_transfer(batch, dataloader_idx)
+
+    def training_loss(self, batch):
+        if len(batch) == 3:
+            x, y, teacher_logits = batch
+        else:
+            x, y = batch
+            with torch.no_grad():
+                teacher_logits = self.teacher(x)
         logits = self(x)
-        loss = kd_loss(logits, teacher_logits, y, temperature=self.cfg.temperature, alpha=self.cfg.alpha,
-                       beta=self.cfg.beta, form=self.cfg.loss_form)
-        return loss, logits
+        cfg = self.cfg
+        loss = kd_loss(
+            logits, teacher_logits, y, temperature=cfg.temperature, alpha=cfg.alpha, beta=cfg.beta, form=cfg.loss_form
+        )
+        return loss, logits, y

@@ -14,7 +14,7 @@ def logits(model: torch.nn.Module, images: np.ndarray, image_size: int, batch_si
     """(N, classes) float32 logits for uint8 (N, 3, S, S) images, in evaluation mode, on the best device."""
     dev = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     model = model.eval().to(dev)
-    layout = torch.channels_last if device.channels_last(image_size) else torch.contiguous_format
+    layout = torch.channels_last
     model = model.to(memory_format=layout)
     autocast = device.precision("auto", image_size) == "bf16-mixed"
     out = []

@@ -12,9 +12,7 @@ from sklearn.metrics import accuracy_score, confusion_matrix, precision_recall_f
 
 def classification(y_true: np.ndarray, y_pred: np.ndarray, classes: list[str]) -> dict:
     labels = list(range(len(classes)))
-    precision, recall, f1, support = precision_recall_fscore_support(
-        y_true, y_pred, labels=labels, zero_division=0
-    )
+    precision, recall, f1, support = precision_recall_fscore_support(y_true, y_pred, labels=labels, zero_division=0)
     cm = confusion_matrix(y_true, y_pred, labels=labels)
     per_class_acc = np.divide(np.diag(cm), cm.sum(1), out=np.zeros(len(labels)), where=cm.sum(1) > 0)
     return {

@@ -74,7 +74,9 @@ def _torchvision_teacher(arch: str, weights: str) -> nn.Module:
     if weights != "none":
         path = Path(weights)
         if not path.is_file():
-            raise PawprintError(f"teacher.weights = {weights!r}: no such file; give a state dict path, imagenet or none")
+            raise PawprintError(
+                f"teacher.weights = {weights!r}: no such file; give a state dict path, imagenet or none"
+            )
         state = torch.load(path, map_location="cpu", weights_only=True)
         try:
             net.load_state_dict(state)
@@ -125,7 +127,9 @@ def load(path: Path) -> tuple[Classifier, dict]:
     except FileNotFoundError as exc:
         raise PawprintError(f"{path}: no such checkpoint; run the stage that writes it (dvc repro)") from exc
     except Exception as exc:  # torch raises UnpicklingError and others for unsafe or foreign files
-        raise PawprintError(f"{path}: refused to load ({str(exc).splitlines()[0][:120]}); not a pawprint checkpoint") from exc
+        raise PawprintError(
+            f"{path}: refused to load ({str(exc).splitlines()[0][:120]}); not a pawprint checkpoint"
+        ) from exc
     model = build(payload["arch"], len(payload["classes"]), payload["image_size"])
     model.load_state_dict(payload["state_dict"])
     return model.eval(), payload

@@ -129,9 +129,14 @@ def supervised(
     size = params.data.image_size
     module = Module(model, SupervisedAugment(size, params.augment.min_scale, params.augment.hflip), size, optim)
     train_and_save(
-        name, params, module=module, train_set=loaders.labeled(labeled), val_set=loaders.labeled(val),
+        name,
+        params,
+        module=module,
+        train_set=loaders.labeled(labeled),
+        val_set=loaders.labeled(val),
         max_epochs=optim.epochs,
         tracked=select(params, "seed", "train", "augment", "data.image_size", *tracked),
-        inputs=[*split_files("labeled", "val"), *extra_inputs], method=method,
+        inputs=[*split_files("labeled", "val"), *extra_inputs],
+        method=method,
         save=lambda path: models.save(model, path, arch=arch, classes=labeled.classes, image_size=size),
     )

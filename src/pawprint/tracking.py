@@ -140,7 +140,7 @@ class StageRun:
 @contextlib.contextmanager
 def stage_run(stage: str, params: dict[str, Any], data_files: list[Path] = ()) -> Iterator[StageRun]:
     """Open a run tagged with stage, commit, DVC experiment and data fingerprint; FAILED if the body raises."""
-    from mlflow.entities import Param, RunTag
+    from mlflow.entities import Param
 
     client, experiment_id = ensure_experiment()
     close_abandoned(client, experiment_id, stage)

@@ -14,9 +14,9 @@ ends with the same weights as an uninterrupted one.
 from __future__ import annotations
 
 import csv
-import shutil
 import hashlib
 import json
+import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -45,11 +45,14 @@ class Module(pl.LightningModule):
         self.augment = augment
         self.image_size = image_size
         self.optim = optim
-        self.layout = torch.channels_last if device.channels_last(image_size) else torch.contiguous_format
+        self.layout = torch.channels_last
 
     def _prepare(self, images: torch.Tensor, train: bool) -> torch.Tensor:
         x = self.augment(images) if train else normalize(resize(images, self.image_size))
         return x.contiguous(memory_format=self.layout)
+
+    def on_fit_start(self) -> None:
+        self.to(memory_format=self.layout)
 
     def on_after_batch_transfer(self, batch, dataloader_idx: int):
         images, labels = batch
@@ -58,13 +61,14 @@ class Module(pl.LightningModule):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.model(x)
 
-    def training_loss(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def training_loss(self, batch) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(loss, logits, labels) of a training batch; labels -1 mark images without one."""
+        x, y = batch
         logits = self(x)
-        return F.cross_entropy(logits.float(), y), logits
+        return F.cross_entropy(logits.float(), y), logits, y
 
     def training_step(self, batch, batch_idx: int) -> torch.Tensor:
-        x, y = batch
-        loss, logits = self.training_loss(x, y)
+        loss, logits, y = self.training_loss(batch)
         self.log("train/loss", loss, on_step=False, on_epoch=True, prog_bar=True, batch_size=len(y))
         known = y >= 0
         if known.any():
@@ -121,6 +125,22 @@ class EpochLog(pl.Callback):
             writer.writerows(self.rows)
 
 
+class PatientEarlyStopping(EarlyStopping):
+    """Early stopping whose patience starts counting only after `start_epoch` epochs.
+
+    With 200 labels an epoch is three steps, and a network from scratch needs some before its val loss
+    means anything. (Trainer's `min_epochs` is no substitute: a stop decided earlier still fires at once.)
+    """
+
+    def __init__(self, start_epoch: int, *args, **kwargs):
+        super().__init__(*args, check_on_train_epoch_end=False, **kwargs)
+        self.start_epoch = start_epoch
+
+    def on_validation_end(self, trainer, pl_module) -> None:
+        if trainer.current_epoch + 1 >= self.start_epoch:
+            super().on_validation_end(trainer, pl_module)
+
+
 class RngState(pl.Callback):
     """Torch's RNG state in every checkpoint, so a resumed run draws the same crops and batches."""
 
@@ -172,7 +192,12 @@ def fit(
         accelerator=device.accelerator(),
         devices=1,
         precision=device.precision(train.precision, module.image_size),
-        callbacks=[best, EarlyStopping(MONITOR, patience=train.patience, mode="min"), log, RngState()],
+        callbacks=[
+            best,
+            PatientEarlyStopping(train.min_epochs, MONITOR, patience=train.patience, mode="min"),
+            log,
+            RngState(),
+        ],
         logger=False,
         num_sanity_val_steps=0,
         enable_model_summary=False,

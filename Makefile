@@ -1,0 +1,41 @@
+# The two commands of the README: `make repro` and `make test`. Both create .venv on first use.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(CURDIR)/$(VENV)/bin
+STAMP := $(VENV)/.installed
+export PATH := $(BIN):$(PATH)
+export DVC_NO_ANALYTICS := 1
+
+.PHONY: install repro test test-fast lint ui seeds
+
+install: $(STAMP)
+
+# requirements.txt pins the direct dependencies; constraints.txt pins everything else, so pip never backtracks.
+$(STAMP): requirements.txt constraints.txt pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements.txt -c constraints.txt
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps -e .
+	@touch $@
+
+repro: $(STAMP)
+	dvc repro
+
+test: $(STAMP)
+	python -m pytest -q
+
+test-fast: $(STAMP)
+	python -m pytest -q -m "not slow"
+
+lint: $(STAMP)
+	ruff check . && ruff format --check .
+
+# The MLflow UI on this repository's store, on 127.0.0.1 only (HOST=0.0.0.0 to share it on the network).
+HOST ?= 127.0.0.1
+PORT ?= 5000
+ui: $(STAMP)
+	MLFLOW_SERVER_ENABLE_JOB_EXECUTION=false mlflow ui --backend-store-uri sqlite:///$(CURDIR)/mlruns/mlflow.db \
+		--default-artifact-root $(CURDIR)/mlruns/artifacts --host $(HOST) --port $(PORT) --workers 1
+
+# Three seeds of the whole pipeline as DVC experiments, then the mean test accuracy per method.
+seeds: $(STAMP)
+	python -m pawprint.seeds

@@ -1,0 +1,84 @@
+"""Shared fixtures: a cut-down params file and a throw-away git + DVC repository running the real pipeline."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = ROOT.parent / "shared" / "datasets"
+
+TINY = {
+    "unlabeled_size": 40,
+    "data": {"test_size": 40, "val_size": 20, "labeled_size": 30, "image_size": 16, "cache_size": 18},
+    "train": {"batch_size": 16, "patience": 1, "min_epochs": 1},
+    "baseline": {"epochs": 1},
+    "simclr": {"epochs": 1},
+    "finetune": {"epochs": 1},
+    "teacher": {"epochs": 1},
+    "distill": {"epochs": 1},
+}
+
+
+def merge(base: dict, override: dict) -> dict:
+    out = dict(base)
+    for key, value in override.items():
+        out[key] = merge(base.get(key, {}), value) if isinstance(value, dict) else value
+    return out
+
+
+def tiny_params(**override) -> dict:
+    return merge(yaml.safe_load((ROOT / "params.yaml").read_text()), merge(TINY, override))
+
+
+def run(cmd: list[str], cwd: Path, env: dict | None = None, check: bool = True) -> subprocess.CompletedProcess:
+    result = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True)
+    if check and result.returncode != 0:
+        raise AssertionError(f"{' '.join(cmd)} failed ({result.returncode}):\n{result.stdout}\n{result.stderr}")
+    return result
+
+
+@pytest.fixture
+def isolated_env(tmp_path, monkeypatch):
+    """Keep MLflow, resume checkpoints and DVC analytics away from the developer's own repository."""
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    monkeypatch.delenv("PAWPRINT_PARAMS", raising=False)
+    monkeypatch.setenv("DVC_NO_ANALYTICS", "1")
+    monkeypatch.setenv("DVC_ROOT", str(tmp_path))
+    return tmp_path
+
+
+@pytest.fixture
+def pipeline_repo(tmp_path) -> Path:
+    """A git repository holding this project's pipeline (dvc.yaml, stages, library) and tiny params."""
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    for name in ("dvc.yaml", "stages", "src", "data/.gitignore", "mlruns/.gitignore", ".gitignore"):
+        src, dst = ROOT / name, repo / name
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        if src.is_dir():
+            shutil.copytree(src, dst, ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
+        else:
+            shutil.copy2(src, dst)
+    (repo / "params.yaml").write_text(yaml.safe_dump(tiny_params(), sort_keys=False))
+    env = pipeline_env(repo)
+    run(["git", "init", "-q", "-b", "main"], repo)
+    run(["git", "config", "user.email", "test@example.com"], repo)
+    run(["git", "config", "user.name", "test"], repo)
+    run(["dvc", "init", "-q"], repo, env)
+    run(["dvc", "config", "core.analytics", "false"], repo, env)
+    run(["git", "add", "-A"], repo)
+    run(["git", "commit", "-qm", "init"], repo)
+    return repo
+
+
+def pipeline_env(repo: Path) -> dict:
+    env = {k: v for k, v in os.environ.items() if k not in ("MLFLOW_TRACKING_URI", "PAWPRINT_PARAMS", "DVC_ROOT")}
+    env["DVC_NO_ANALYTICS"] = "1"
+    env["PATH"] = f"{Path(os.sys.executable).parent}{os.pathsep}{env['PATH']}"
+    return env

@@ -1,0 +1,76 @@
+import pytest
+
+from pawprint import config
+from pawprint.config import ConfigError
+from tests.conftest import ROOT, merge, tiny_params
+
+
+def test_shipped_params_are_valid():
+    params = config.load(ROOT / "params.yaml")
+    assert params.data.source == "digits"
+    assert isinstance(params.distill.temperature, float)
+
+
+def test_int_accepted_for_float_and_frozen():
+    params = config.parse(tiny_params(distill={"temperature": 3}))
+    assert params.distill.temperature == 3.0
+    with pytest.raises(AttributeError):
+        params.seed = 4  # frozen
+
+
+BAD = [
+    ({"unknown_top": 1}, "unknown key unknown_top"),
+    ({"data": {"sorce": "digits"}}, "unknown key data.sorce"),
+    ({"data": {"source": "imagenet"}}, "data.source = 'imagenet': must be one of"),
+    ({"data": {"test_size": -5}}, "data.test_size = -5: must be > 0"),
+    ({"data": {"test_size": 0}}, "data.test_size = 0: must be > 0"),
+    ({"data": {"val_size": "100"}}, "data.val_size = '100': must be of type int"),
+    ({"data": {"labeled_size": 2.5}}, "data.labeled_size = 2.5: must be of type int"),
+    ({"data": {"image_size": 8}}, "data.image_size = 8: must be >= 16"),
+    ({"data": {"image_size": 64, "cache_size": 48}}, "data.cache_size = 48: must be >= data.image_size"),
+    ({"data": {"source": "folder", "folder": ""}}, "data.folder = ''"),
+    ({"unlabeled_size": -1}, "unlabeled_size = -1: must be >= 0"),
+    ({"seed": True}, "seed = True: must be of type int"),
+    ({"train": {"batch_size": 0}}, "train.batch_size = 0: must be > 0"),
+    ({"train": {"precision": "fp8"}}, "train.precision = 'fp8': must be one of"),
+    ({"train": {"resume": "yes"}}, "train.resume = 'yes': must be of type bool"),
+    ({"train": {"patience": -2}}, "train.patience = -2: must be > 0"),
+    ({"augment": {"min_scale": 0}}, "augment.min_scale = 0.0: must be in (0, 1]"),
+    ({"student": {"arch": "resnet18"}}, "student.arch = 'resnet18': must be one of"),
+    ({"teacher": {"arch": "alexnet"}}, "teacher.arch = 'alexnet': must be one of resnet50, vgg16"),
+    ({"teacher": {"weights": "imagnet"}}, "teacher.weights = 'imagnet'"),
+    ({"distill": {"temperature": 0}}, "distill.temperature = 0.0: must be > 0"),
+    ({"distill": {"temperature": -1.5}}, "distill.temperature = -1.5: must be > 0"),
+    ({"distill": {"alpha": 1.5}}, "distill.alpha = 1.5: must be between 0 and 1"),
+    ({"distill": {"alpha": -0.1}}, "distill.alpha = -0.1: must be between 0 and 1"),
+    ({"distill": {"loss_form": "mse"}}, "distill.loss_form = 'mse'"),
+    ({"simclr": {"temperature": 0}}, "simclr.temperature = 0.0: must be > 0"),
+    ({"simclr": {"cj_prob": 2}}, "simclr.cj_prob = 2.0: must be between 0 and 1"),
+    ({"baseline": {"lr": 0}}, "baseline.lr = 0.0: must be > 0"),
+    ({"finetune": {"epochs": 0}}, "finetune.epochs = 0: must be > 0"),
+    ({"teacher": "resnet50"}, "teacher must be a mapping"),
+]
+
+
+@pytest.mark.parametrize("override, message", BAD, ids=[m for _, m in BAD])
+def test_bad_value_is_one_line_naming_key_value_and_rule(override, message):
+    raw = merge(tiny_params(), override)
+    with pytest.raises(ConfigError) as info:
+        config.parse(raw)
+    text = str(info.value)
+    assert message in text
+    assert "\n" not in text
+
+
+def test_missing_or_broken_file(tmp_path):
+    with pytest.raises(ConfigError, match="not found"):
+        config.load(tmp_path / "params.yaml")
+    (tmp_path / "params.yaml").write_text("seed: [1,\n")
+    with pytest.raises(ConfigError, match="not valid YAML"):
+        config.load(tmp_path / "params.yaml")
+
+
+def test_flatten_uses_dvc_names():
+    flat = config.flatten(config.parse(tiny_params()))
+    assert flat["distill.alpha"] == 0.5
+    assert flat["unlabeled_size"] == 40

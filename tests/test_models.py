@@ -1,0 +1,43 @@
+import pickle
+
+import pytest
+import torch
+
+from pawprint import models
+from pawprint.errors import PawprintError
+
+
+@pytest.mark.parametrize("arch", ["mobilenet_v2", "mobilenet_v2_32", "small_cnn", "resnet50", "vgg16"])
+def test_every_architecture_classifies_and_exposes_its_features(arch):
+    model = models.build(arch, num_classes=3, image_size=32).eval()
+    x = torch.randn(2, 3, 32, 32)
+    assert model(x).shape == (2, 3)
+    assert model.backbone(x).shape == (2, model.feature_dim)
+
+
+def test_checkpoint_round_trip_gives_identical_outputs(tmp_path):
+    torch.manual_seed(0)
+    model = models.build("small_cnn", 4, 32).eval()
+    models.save(model, tmp_path / "m.pt", arch="small_cnn", classes=list("abcd"), image_size=32)
+    loaded, meta = models.load(tmp_path / "m.pt")
+    x = torch.randn(3, 3, 32, 32)
+    assert meta["classes"] == list("abcd") and meta["image_size"] == 32
+    assert torch.equal(model(x), loaded(x))
+
+
+class Evil:
+    def __reduce__(self):
+        return (exec, ("open('PWNED', 'w').write('x')",))
+
+
+def test_checkpoint_that_would_run_code_is_refused(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    torch.save({"arch": "small_cnn", "payload": Evil()}, tmp_path / "evil.pt", pickle_module=pickle)
+    with pytest.raises(PawprintError, match="refused to load"):
+        models.load(tmp_path / "evil.pt")
+    assert not (tmp_path / "PWNED").exists()
+
+
+def test_teacher_state_dict_path_must_exist():
+    with pytest.raises(PawprintError, match="no such file"):
+        models.build("resnet50", 2, 32, weights="/nonexistent/resnet.pt")
