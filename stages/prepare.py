@@ -11,7 +11,10 @@ from pawprint.tracking import stage_run
 
 @main
 def run(params: Params) -> None:
-    with stage_run("prepare", select(params, "data.source", "data.folder")), atomic_path(Path("data/raw")) as tmp:
+    with (
+        stage_run("prepare", select(params, "data.source", "data.folder", "data.kaggle_slug")),
+        atomic_path(Path("data/raw")) as tmp,
+    ):
         tmp.mkdir()
         prepare(params.data, tmp)
     print(f"prepared {params.data.source} in data/raw")

@@ -42,7 +42,7 @@ def one_of(default: str, *choices: str) -> Any:
     return _rule(lambda v: v in choices, f"must be one of {', '.join(choices)}", default)
 
 
-SOURCES = ("digits", "folder")
+SOURCES = ("digits", "folder", "kaggle", "cifar10")
 STUDENTS = ("mobilenet_v2", "mobilenet_v2_32", "small_cnn")
 TEACHERS = ("resnet50", "vgg16")
 PRECISIONS = ("auto", "32", "bf16", "16-mixed")
@@ -52,6 +52,11 @@ PRECISIONS = ("auto", "32", "bf16", "16-mixed")
 class DataConfig:
     source: str = one_of("digits", *SOURCES)
     folder: str = ""
+    kaggle_slug: str = _rule(
+        lambda v: v.count("/") == 1 and all(v.split("/")),
+        "must be owner/dataset",
+        "bhavikjikadara/dog-and-cat-classification-dataset",
+    )
     split_seed: int = non_negative(0)
     test_size: int = positive(500)
     val_size: int = positive(100)

@@ -50,7 +50,7 @@ def scan(raw: Path) -> tuple[list[Path], np.ndarray, list[str]]:
 def _decode(args: tuple[Path, int]) -> np.ndarray | str:
     path, size = args
     try:
-        return square(load_rgb(path), size)
+        return square(load_rgb(path, size), size)
     except UnusableImage as exc:
         return str(exc)
 

@@ -9,6 +9,7 @@ import numpy as np
 from PIL import Image
 
 from pawprint.config import DataConfig
+from pawprint.data import cifar, kaggle
 from pawprint.errors import PawprintError
 
 
@@ -52,3 +53,7 @@ def prepare(cfg: DataConfig, out: Path) -> None:
         prepare_digits(out)
     elif cfg.source == "folder":
         prepare_folder(Path(cfg.folder).expanduser(), out)
+    elif cfg.source == "kaggle":
+        kaggle.download(cfg.kaggle_slug, out)
+    elif cfg.source == "cifar10":
+        cifar.download(out)
