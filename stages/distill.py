@@ -2,8 +2,6 @@
 
 from pathlib import Path
 
-import pytorch_lightning as pl
-
 from pawprint import models
 from pawprint.augment import SupervisedAugment
 from pawprint.config import Params
@@ -24,7 +22,6 @@ def run(params: Params) -> None:
     augment = SupervisedAugment(size, params.augment.min_scale, params.augment.hflip)
     train_set = loaders.concat(loaders.labeled(labeled), loaders.unlabeled(pool))
     if k:
-        pl.seed_everything(params.seed, verbose=False)  # the cached views are drawn from the run's seed too
         train_set = cache_views(teacher, train_set, augment, k)
     module = Distill(student, augment, size, params.distill, teacher=None if k else teacher)
     train_and_save(

@@ -24,7 +24,7 @@ def run_seed(seed: int, name: str) -> None:
 
 def accuracies(names: list[str]) -> dict[str, dict[str, float]]:
     """Test accuracy per experiment and model, from `dvc exp show --csv`."""
-    out = subprocess.run(["dvc", "exp", "show", "--csv"], capture_output=True, text=True, check=True).stdout
+    out = subprocess.run(["dvc", "exp", "show", "--csv", "-A"], capture_output=True, text=True, check=True).stdout
     rows = {r["Experiment"]: r for r in csv.DictReader(io.StringIO(out)) if r.get("Experiment") in names}
     result = {}
     for name, row in rows.items():

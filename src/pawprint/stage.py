@@ -28,12 +28,26 @@ def main(fn: Callable[[config.Params], None]) -> Callable[[], None]:
     def wrapper() -> None:
         os.environ.setdefault("DVC_NO_ANALYTICS", "1")
         try:
-            fn(config.load(os.environ.get("PAWPRINT_PARAMS", "params.yaml")))
+            params = config.load(os.environ.get("PAWPRINT_PARAMS", "params.yaml"))
+            seed_all(params.seed)
+            fn(params)
         except PawprintError as exc:
             print(f"error: {exc}", file=sys.stderr)
             sys.exit(2)
 
     return wrapper
+
+
+def seed_all(seed: int) -> None:
+    """Seed before anything random happens, model initialisation included (stages build models first)."""
+    import random
+
+    import numpy as np
+    import torch
+
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
 
 
 def select(params: config.Params, *keys: str) -> dict[str, Any]:
@@ -65,13 +79,10 @@ def train_and_save(
     save: Callable[[Path], None],
 ) -> None:
     """Fit `module` under an MLflow run, then write `models/<name>.pt`, metrics and plots."""
-    import pytorch_lightning as pl
-
     from pawprint.data.loaders import loader
     from pawprint.tracking import stage_run
     from pawprint.training import fit, resume_key
 
-    pl.seed_everything(params.seed, workers=True, verbose=False)
     batch = params.train.batch_size
     data_files = [p for p in inputs if p.parent == SPLITS_DIR]
     with stage_run(name, tracked, data_files) as run:

@@ -26,6 +26,7 @@ import pytorch_lightning as pl
 import torch
 import torch.nn.functional as F
 from pytorch_lightning.callbacks import EarlyStopping, ModelCheckpoint
+from pytorch_lightning.plugins.io import TorchCheckpointIO
 
 from pawprint import device
 from pawprint.augment import normalize, resize
@@ -141,6 +142,15 @@ class PatientEarlyStopping(EarlyStopping):
             super().on_validation_end(trainer, pl_module)
 
 
+class AtomicCheckpointIO(TorchCheckpointIO):
+    """Lightning writes checkpoints in place; a kill mid-write would leave a truncated `last.ckpt` that the
+    next run could not resume from. Write to a temporary sibling and rename instead."""
+
+    def save_checkpoint(self, checkpoint: dict[str, Any], path, storage_options=None) -> None:
+        with atomic_path(path) as tmp:
+            torch.save(checkpoint, tmp)
+
+
 class RngState(pl.Callback):
     """Torch's RNG state in every checkpoint, so a resumed run draws the same crops and batches."""
 
@@ -192,6 +202,7 @@ def fit(
         accelerator=device.accelerator(),
         devices=1,
         precision=device.precision(train.precision, module.image_size),
+        plugins=[AtomicCheckpointIO()],
         callbacks=[
             best,
             PatientEarlyStopping(train.min_epochs, MONITOR, patience=train.patience, mode="min"),
