@@ -16,14 +16,15 @@ TEACHER = Path("models/train_teacher.pt")
 def run(params: Params) -> None:
     labeled, val = cache.load(SPLITS_DIR, "labeled"), cache.load(SPLITS_DIR, "val")
     pool = cache.load(SPLITS_DIR, "unlabeled")
-    teacher, _ = models.load(TEACHER)
+    teacher, meta = models.load(TEACHER)
     size, arch, k = params.data.image_size, params.student.arch, params.distill.teacher_cache_views
+    teacher_size = meta["image_size"]
     student = models.build(arch, len(labeled.classes), size)
-    augment = SupervisedAugment(size, params.augment.min_scale, params.augment.hflip)
+    augment = SupervisedAugment(max(size, teacher_size), params.augment.min_scale, params.augment.hflip)
     train_set = loaders.concat(loaders.labeled(labeled), loaders.unlabeled(pool))
     if k:
-        train_set = cache_views(teacher, train_set, augment, k)
-    module = Distill(student, augment, size, params.distill, teacher=None if k else teacher)
+        train_set = cache_views(teacher, teacher_size, train_set, augment, size, k)
+    module = Distill(student, augment, size, params.distill, teacher=None if k else teacher, teacher_size=teacher_size)
     train_and_save(
         "distill",
         params,

@@ -8,8 +8,18 @@ from pawprint.stage import main, num_classes, supervised
 @main
 def run(params: Params) -> None:
     t = params.teacher
-    model = models.build(t.arch, num_classes(), params.data.image_size, weights=t.weights)
-    supervised("train_teacher", params, model=model, arch=t.arch, optim=t, tracked=("teacher",), method="teacher")
+    size = t.image_size or params.data.image_size
+    model = models.build(t.arch, num_classes(), size, weights=t.weights)
+    supervised(
+        "train_teacher",
+        params,
+        model=model,
+        arch=t.arch,
+        optim=t,
+        tracked=("teacher",),
+        method="teacher",
+        image_size=size,
+    )
 
 
 if __name__ == "__main__":

@@ -49,6 +49,9 @@ BAD = [
     ({"baseline": {"lr": 0}}, "baseline.lr = 0.0: must be > 0"),
     ({"finetune": {"epochs": 0}}, "finetune.epochs = 0: must be > 0"),
     ({"teacher": "resnet50"}, "teacher must be a mapping"),
+    ({"teacher": {"image_size": 8}}, "teacher.image_size = 8: must be 0 (the student's size) or >= 16"),
+    ({"teacher": {"image_size": 96}}, "data.cache_size = 18: must be >= teacher.image_size (96)"),
+    ({"data": {"kaggle_slug": "no-slash"}}, "data.kaggle_slug = 'no-slash': must be owner/dataset"),
 ]
 
 

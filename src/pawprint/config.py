@@ -119,6 +119,7 @@ class TeacherConfig:
     epochs: int = positive(40)
     lr: float = positive(1e-3)
     weight_decay: float = non_negative(5e-4)
+    image_size: int = _rule(lambda v: v == 0 or v >= 16, "must be 0 (the student's size) or >= 16 pixels", 0)
 
 
 @dataclass(frozen=True)
@@ -196,6 +197,11 @@ def _check_relations(p: Params) -> None:
         raise ConfigError(
             f"params.yaml: data.cache_size = {p.data.cache_size}: must be >= data.image_size "
             f"({p.data.image_size}); about 1.15x gives random crops room"
+        )
+    if p.teacher.image_size > p.data.cache_size:
+        raise ConfigError(
+            f"params.yaml: data.cache_size = {p.data.cache_size}: must be >= teacher.image_size "
+            f"({p.teacher.image_size}); the cache holds what every consumer needs"
         )
     if p.data.source == "folder" and not p.data.folder:
         raise ConfigError(

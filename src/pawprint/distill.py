@@ -6,6 +6,9 @@
 - cached (`teacher_cache_views: K`): K augmented views per image and the teacher's logits on them are
   computed once; each epoch the student trains on one of the K views, drawn at random. The teacher runs
   K times per image in all instead of once per epoch.
+
+Teacher and student may see different resolutions (a teacher fine-tuned at 96 px teaching a 64 px student):
+each view is cropped once at the larger size and resized for each, so both see the same crop.
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from pawprint.augment import SupervisedAugment, normalize, to_float
+from pawprint.augment import SupervisedAugment, normalize, resize
 from pawprint.config import DistillConfig
 from pawprint.data.loaders import ArrayDataset
 from pawprint.losses import kd_loss
@@ -36,9 +39,19 @@ class CachedViews(torch.utils.data.Dataset):
         return self.views[idx, pick], self.labels[idx], self.logits[idx, pick]
 
 
+def _model_input(view: torch.Tensor, size: int) -> torch.Tensor:
+    return normalize(resize(view, size)).contiguous(memory_format=torch.channels_last)
+
+
 @torch.inference_mode()
 def cache_views(
-    teacher: Classifier, data: ArrayDataset, augment: SupervisedAugment, k: int, batch_size: int = 256
+    teacher: Classifier,
+    teacher_size: int,
+    data: ArrayDataset,
+    augment: SupervisedAugment,
+    student_size: int,
+    k: int,
+    batch_size: int = 256,
 ) -> CachedViews:
     teacher = teacher.eval().to(memory_format=torch.channels_last)
     views, logits = [], []
@@ -46,22 +59,31 @@ def cache_views(
         images = torch.from_numpy(np.ascontiguousarray(data.images[start : start + batch_size]))
         batch_views, batch_logits = [], []
         for _ in range(k):
-            view = (augment.view(images) * 255).round().to(torch.uint8)  # stored as the student will see it
-            x = normalize(to_float(view)).contiguous(memory_format=torch.channels_last)
-            batch_views.append(view)
-            batch_logits.append(teacher(x).float())
+            view = augment.view(images)
+            stored = (resize(view, student_size) * 255).round().to(torch.uint8)  # as the student will see it
+            batch_views.append(stored)
+            batch_logits.append(teacher(_model_input(view, teacher_size)).float())
         views.append(torch.stack(batch_views, 1))
         logits.append(torch.stack(batch_logits, 1))
     return CachedViews(torch.cat(views), data.labels, torch.cat(logits))
 
 
 class Distill(Module):
+    """`augment` crops at max(student, teacher) resolution; with `teacher=None` batches come from CachedViews."""
+
     def __init__(
-        self, student: Classifier, augment, image_size: int, cfg: DistillConfig, teacher: Classifier | None = None
+        self,
+        student: Classifier,
+        augment: SupervisedAugment,
+        image_size: int,
+        cfg: DistillConfig,
+        teacher: Classifier | None = None,
+        teacher_size: int | None = None,
     ):
         super().__init__(student, augment, image_size, cfg)
         self.cfg = cfg
         self.teacher = teacher.eval().requires_grad_(False) if teacher is not None else None
+        self.teacher_size = teacher_size or image_size
         # The frozen teacher is rebuilt from its own checkpoint, so resumable checkpoints leave it out.
         self.strict_loading = False
 
@@ -77,18 +99,22 @@ class Distill(Module):
             del state[key]
 
     def on_after_batch_transfer(self, batch, dataloader_idx: int):
-        if len(batch) == 3:  # cached: already augmented views with their teacher logits
+        if not self.trainer.training:
+            return super().on_after_batch_transfer(batch, dataloader_idx)
+        if self.teacher is None:  # cached views (uint8, student size) with their teacher logits
             views, labels, teacher_logits = batch
-            return normalize(to_float(views)).contiguous(memory_format=self.layout), labels, teacher_logits
-        return super().on_after_batch_transfer(batch, dataloader_idx)
+            return _model_input(views, self.image_size), labels, teacher_logits
+        images, labels = batch
+        view = self.augment.view(images)
+        return _model_input(view, self.image_size), labels, _model_input(view, self.teacher_size)
 
     def training_loss(self, batch):
-        if len(batch) == 3:
-            x, y, teacher_logits = batch
+        x, y, teacher_side = batch
+        if self.teacher is None:
+            teacher_logits = teacher_side
         else:
-            x, y = batch
             with torch.no_grad():
-                teacher_logits = self.teacher(x)
+                teacher_logits = self.teacher(teacher_side)
         logits = self(x)
         cfg = self.cfg
         loss = kd_loss(

@@ -129,6 +129,7 @@ def supervised(
     tracked: tuple[str, ...],
     method: str,
     extra_inputs: tuple[Path, ...] = (),
+    image_size: int | None = None,
 ) -> None:
     """Train `model` with labels (baseline, teacher, SimCLR fine-tuning): labeled split, best epoch on val."""
     from pawprint import models
@@ -137,7 +138,7 @@ def supervised(
     from pawprint.training import Module
 
     labeled, val = cache.load(SPLITS_DIR, "labeled"), cache.load(SPLITS_DIR, "val")
-    size = params.data.image_size
+    size = image_size or params.data.image_size
     module = Module(model, SupervisedAugment(size, params.augment.min_scale, params.augment.hflip), size, optim)
     train_and_save(
         name,

@@ -16,8 +16,10 @@ from __future__ import annotations
 import csv
 import hashlib
 import json
+import logging
 import shutil
 import time
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -180,6 +182,13 @@ class FitResult:
     history: list[dict[str, float]]
 
 
+def _quiet_lightning() -> None:
+    """Keep warnings and errors; drop Lightning's banners (hardware lines, advertising tips)."""
+    logging.getLogger("pytorch_lightning").setLevel(logging.WARNING)
+    logging.getLogger("lightning_fabric").setLevel(logging.WARNING)
+    warnings.filterwarnings("ignore", message=".*LeafSpec.*")
+
+
 def fit(
     module: Module,
     train_loader,
@@ -193,6 +202,7 @@ def fit(
     key: str,
 ) -> FitResult:
     """Train to early stop, then load the best epoch's weights into `module`."""
+    _quiet_lightning()
     start = time.time()
     ckpt_dir = resume_dir() / stage / key
     best = ModelCheckpoint(dirpath=ckpt_dir, filename="best", monitor=MONITOR, mode="min", save_last=True)
@@ -216,6 +226,8 @@ def fit(
     )
     last = ckpt_dir / "last.ckpt"
     resume = last if train.resume and last.exists() else None
+    if resume:
+        print(f"{stage}: resuming from {resume} (same params and inputs as the interrupted run)")
     trainer.fit(module, train_loader, val_loader, ckpt_path=resume, weights_only=True)
     state = torch.load(best.best_model_path, map_location="cpu", weights_only=True)["state_dict"]
     module.load_state_dict(state)

@@ -65,32 +65,45 @@ def decode_all(files: list[Path], size: int) -> list[np.ndarray | str]:
         return list(pool.map(_decode, jobs, chunksize=64))
 
 
+def _write_splits(
+    folder: Path,
+    raw: Path,
+    files: list[Path],
+    labels: np.ndarray,
+    classes: list[str],
+    decoded: list,
+    idx_per_split: dict[str, list[int]],
+    cache_size: int,
+) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, idx in idx_per_split.items():
+        array = np.stack([decoded[i] for i in idx]) if idx else np.zeros((0, 3, cache_size, cache_size), np.uint8)
+        with open(folder / f"{name}.npy", "wb") as fh:
+            np.save(fh, array)
+        with open(folder / f"{name}.csv", "w", newline="") as fh:
+            writer = csv.writer(fh)
+            writer.writerow(["path", "label", "class"])
+            for i in idx:
+                writer.writerow([files[i].relative_to(raw).as_posix(), int(labels[i]), classes[labels[i]]])
+    (folder / "classes.json").write_text(json.dumps(classes) + "\n")
+
+
 def build(raw: Path, out: Path, skipped_csv: Path, sizes: SplitSizes, cache_size: int, seed: int) -> dict[str, int]:
+    """Decode, split and write; all split files are staged in one folder that replaces `out` at the end, so a
+    failure (a full disk, a kill) leaves the previous splits whole."""
     files, labels, classes = scan(raw)
     decoded = decode_all(files, cache_size)
     keep = [i for i, d in enumerate(decoded) if not isinstance(d, str)]
+    chosen = draw(labels[keep], classes, sizes, seed)
+    idx_per_split = {name: [keep[i] for i in chosen[name]] for name in SPLITS}
+    with atomic_path(out) as staging:
+        _write_splits(staging, raw, files, labels, classes, decoded, idx_per_split, cache_size)
     with atomic_path(skipped_csv) as tmp, open(tmp, "w", newline="") as fh:
         writer = csv.writer(fh)
         writer.writerow(["path", "reason"])
         for f, d in zip(files, decoded):
             if isinstance(d, str):
                 writer.writerow([f.relative_to(raw).as_posix(), d])
-    kept_labels = labels[keep]
-    chosen = draw(kept_labels, classes, sizes, seed)
-    out.mkdir(parents=True, exist_ok=True)
-    for name in SPLITS:
-        idx = [keep[i] for i in chosen[name]]
-        array = np.stack([decoded[i] for i in idx]) if idx else np.zeros((0, 3, cache_size, cache_size), np.uint8)
-        with atomic_path(out / f"{name}.npy") as tmp:
-            with open(tmp, "wb") as fh:
-                np.save(fh, array)
-        with atomic_path(out / f"{name}.csv") as tmp, open(tmp, "w", newline="") as fh:
-            writer = csv.writer(fh)
-            writer.writerow(["path", "label", "class"])
-            for i in idx:
-                writer.writerow([files[i].relative_to(raw).as_posix(), int(labels[i]), classes[labels[i]]])
-    with atomic_path(out / "classes.json") as tmp:
-        tmp.write_text(json.dumps(classes) + "\n")
     return {"kept": len(keep), "skipped": len(files) - len(keep)}
 
 

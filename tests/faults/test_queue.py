@@ -1,0 +1,37 @@
+"""Two DVC queue workers writing to one fresh local MLflow store at once: both experiments are recorded and
+nothing fails with "database is locked" (the store is created under a file lock, writes are batched)."""
+
+import time
+
+import pytest
+
+from tests.conftest import pipeline_env, run
+
+pytestmark = pytest.mark.slow
+
+
+def test_two_parallel_queue_workers_share_the_mlflow_store(pipeline_repo):
+    repo, env = pipeline_repo, pipeline_env(pipeline_repo)
+    assert not (repo / "mlruns" / "mlflow.db").exists()
+    for size in (50, 60):
+        run(["dvc", "exp", "run", "--queue", "-S", f"unlabeled_size={size}"], repo, env)
+    run(["dvc", "queue", "start", "-j", "2"], repo, env)
+    deadline = time.time() + 900
+    status = ""
+    while time.time() < deadline:
+        status = run(["dvc", "queue", "status"], repo, env).stdout
+        if "Queued" not in status and "Running" not in status and "Success" in status:
+            break
+        time.sleep(3)
+    run(["dvc", "queue", "stop"], repo, env, check=False)
+    assert status.count("Success") == 2 and "Failed" not in status, status  # a locked database fails a stage
+
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(f"sqlite:///{repo / 'mlruns' / 'mlflow.db'}")
+    exp = client.get_experiment_by_name("pawprint")
+    runs = client.search_runs([exp.experiment_id], max_results=1000)
+    assert all(r.info.status == "FINISHED" for r in runs)
+    for stage in ("split", "distill", "evaluate"):
+        names = {r.data.tags["dvc_exp"] for r in runs if r.data.tags["stage"] == stage}
+        assert len(names) == 2 and "workspace" not in names, (stage, names)

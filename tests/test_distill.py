@@ -1,0 +1,64 @@
+"""Distillation on tiny data, both ways of getting the teacher's opinion, with a teacher at its own resolution."""
+
+import numpy as np
+import pytest
+import torch
+
+from pawprint import models
+from pawprint.augment import SupervisedAugment
+from pawprint.config import DistillConfig
+from pawprint.data.loaders import ArrayDataset, loader
+from pawprint.distill import CachedViews, Distill, cache_views
+
+
+@pytest.fixture
+def data():
+    rng = np.random.default_rng(0)
+    images = rng.integers(0, 255, (24, 3, 52, 52), dtype=np.uint8)
+    labels = np.array([0, 1, -1, -1] * 6)
+    return ArrayDataset(images, labels)
+
+
+def test_cached_views_hold_student_sized_views_and_teacher_logits(data):
+    torch.manual_seed(0)
+    teacher = models.build("small_cnn", 2, 48)
+    cached = cache_views(teacher, 48, data, SupervisedAugment(48), student_size=32, k=3)
+    assert cached.views.shape == (24, 3, 3, 32, 32) and cached.views.dtype == torch.uint8
+    assert cached.logits.shape == (24, 3, 2)
+    assert not torch.equal(cached.views[:, 0], cached.views[:, 1])  # K different views
+    views, labels, logits = cached.__getitems__([0, 5, 7])
+    assert views.shape == (3, 3, 32, 32) and labels.tolist() == [0, 1, -1] and logits.shape == (3, 2)
+
+
+@pytest.mark.parametrize("cached", [False, True])
+def test_a_training_step_moves_the_student_towards_the_teacher(data, cached):
+    torch.manual_seed(0)
+    teacher = models.build("small_cnn", 2, 48).eval()
+    student = models.build("small_cnn", 2, 32)
+    cfg = DistillConfig(temperature=2.0, alpha=0.5, lr=0.01)
+    augment = SupervisedAugment(48)
+    if cached:
+        dataset = cache_views(teacher, 48, data, augment, student_size=32, k=2)
+        module = Distill(student, augment, 32, cfg)
+    else:
+        dataset = data
+        module = Distill(student, augment, 32, cfg, teacher=teacher, teacher_size=48)
+
+    class Trainer:  # the two attributes the hooks read
+        training = True
+
+    module._trainer = Trainer()
+    batch = next(iter(loader(dataset, 24, train=False)))
+    x, y, side = module.on_after_batch_transfer(batch, 0)
+    assert x.shape == (24, 3, 32, 32)
+    assert side.shape == ((24, 2) if cached else (24, 3, 48, 48))
+    opt = torch.optim.SGD(student.parameters(), lr=0.05)
+    first = None
+    for _ in range(15):
+        loss, logits, labels = module.training_loss((x, y, side))
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        first = first if first is not None else loss.item()
+    assert loss.item() < first and labels.tolist() == y.tolist()
+    assert isinstance(dataset, CachedViews) == cached
