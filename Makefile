@@ -32,9 +32,10 @@ lint: $(STAMP)
 # The MLflow UI on this repository's store, on 127.0.0.1 only (HOST=0.0.0.0 to share it on the network).
 HOST ?= 127.0.0.1
 PORT ?= 5000
+MLRUNS ?= $(CURDIR)/mlruns
 ui: $(STAMP)
-	MLFLOW_SERVER_ENABLE_JOB_EXECUTION=false mlflow ui --backend-store-uri sqlite:///$(CURDIR)/mlruns/mlflow.db \
-		--default-artifact-root $(CURDIR)/mlruns/artifacts --host $(HOST) --port $(PORT) --workers 1
+	MLFLOW_SERVER_ENABLE_JOB_EXECUTION=false mlflow ui --backend-store-uri sqlite:///$(MLRUNS)/mlflow.db \
+		--default-artifact-root $(MLRUNS)/artifacts --host $(HOST) --port $(PORT) --workers 1
 
 # Three seeds of the whole pipeline as DVC experiments, then the mean test accuracy per method.
 seeds: $(STAMP)

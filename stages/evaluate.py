@@ -1,6 +1,5 @@
 """DVC stage `evaluate`: every model on the test split, the comparison table and confusion matrices."""
 
-import csv
 import json
 from pathlib import Path
 
@@ -39,10 +38,8 @@ def run(params: Params) -> None:
             summary[name] = {
                 k: round(result[k], 4) for k in ("accuracy", "macro_precision", "macro_recall", "macro_f1")
             }
-            with atomic_path(REPORTS / "predictions" / f"{name}.csv") as tmp, open(tmp, "w", newline="") as fh:
-                writer = csv.writer(fh)
-                writer.writerow(["actual", "predicted"])
-                writer.writerows((test.classes[a], test.classes[p]) for a, p in zip(test.labels, pred))
+            pairs = [{"actual": test.classes[a], "predicted": test.classes[p]} for a, p in zip(test.labels, pred)]
+            write_json(REPORTS / "predictions" / f"{name}.json", {"predictions": pairs})
             png = REPORTS / "confusion" / f"{name}.png"
             reports.confusion_png(result["confusion_matrix"], test.classes, f"{method}: {name}", png)
             mlrun.log_metrics({f"test/{name}/{k}": v for k, v in summary[name].items()})

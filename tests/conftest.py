@@ -16,11 +16,11 @@ SHARED = ROOT.parent / "shared" / "datasets"
 TINY = {
     "unlabeled_size": 40,
     "data": {"test_size": 40, "val_size": 20, "labeled_size": 30, "image_size": 16, "cache_size": 18},
-    "train": {"batch_size": 16, "patience": 1, "min_epochs": 1},
+    "train": {"batch_size": 16, "patience": 1, "min_epochs": 3},
     "baseline": {"epochs": 1},
     "simclr": {"epochs": 1},
     "finetune": {"epochs": 1},
-    "teacher": {"epochs": 1},
+    "teacher": {"epochs": 3},  # long enough to be killed in the middle (tests/faults/test_kill_repro.py)
     "distill": {"epochs": 1},
 }
 
@@ -56,8 +56,26 @@ def isolated_env(tmp_path, monkeypatch):
 @pytest.fixture
 def pipeline_repo(tmp_path) -> Path:
     """A git repository holding this project's pipeline (dvc.yaml, stages, library) and tiny params."""
-    repo = tmp_path / "repo"
-    repo.mkdir()
+    return make_pipeline_repo(tmp_path / "repo")
+
+
+@pytest.fixture(scope="session")
+def reproduced(tmp_path_factory) -> tuple[Path, str]:
+    """One uninterrupted `dvc repro` of the tiny pipeline, shared: tests copy it before changing anything."""
+    repo = make_pipeline_repo(tmp_path_factory.mktemp("reproduced") / "repo")
+    out = run(["dvc", "repro"], repo, pipeline_env(repo)).stdout
+    run(["git", "add", "-A"], repo)
+    run(["git", "commit", "-qm", "reproduced"], repo)
+    return repo, out
+
+
+def copy_repo(src: Path, dst: Path) -> Path:
+    shutil.copytree(src, dst, symlinks=True)
+    return dst
+
+
+def make_pipeline_repo(repo: Path) -> Path:
+    repo.mkdir(parents=True)
     for name in ("dvc.yaml", "stages", "src", "data/.gitignore", "mlruns/.gitignore", ".gitignore"):
         src, dst = ROOT / name, repo / name
         dst.parent.mkdir(parents=True, exist_ok=True)

@@ -8,6 +8,7 @@ of the real repository, which DVC passes as `DVC_ROOT`.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
 import shutil
 import tempfile
@@ -31,6 +32,17 @@ def repo_root() -> Path:
 def resume_dir() -> Path:
     """Resumable checkpoints: outside DVC's outputs so DVC never caches or deletes them."""
     return repo_root() / ".cache" / "pawprint" / "resume"
+
+
+def digest(paths: list[Path], salt: str = "") -> str:
+    """SHA-256 over `salt` and the names and bytes of `paths` (order-independent)."""
+    h = hashlib.sha256(salt.encode())
+    for path in sorted(Path(p) for p in paths):
+        h.update(path.name.encode())
+        with open(path, "rb") as fh:
+            for chunk in iter(lambda: fh.read(1 << 20), b""):
+                h.update(chunk)
+    return h.hexdigest()
 
 
 @contextlib.contextmanager

@@ -34,13 +34,13 @@ def accuracies(names: list[str]) -> dict[str, dict[str, float]]:
     return result
 
 
-def table(results: dict[str, dict[str, float]], seeds: list[int], minutes: list[float]) -> str:
+def table(results: dict[str, dict[str, float]], names: list[str], seeds: list[int], minutes: list[float]) -> str:
     lines = [
         "| method | model | " + " | ".join(f"seed {s}" for s in seeds) + " | mean | std |",
         "|---" * (len(seeds) + 4) + "|",
     ]
     for model, method in MODELS.items():
-        accs = [results[name][model] for name in results]
+        accs = [results[name][model] for name in names]
         cells = " | ".join(f"{a:.3f}" for a in accs)
         std = statistics.stdev(accs) if len(accs) > 1 else 0.0
         lines.append(f"| {method} | {model} | {cells} | {statistics.mean(accs):.3f} | {std:.3f} |")
@@ -61,7 +61,7 @@ def main() -> None:
         run_seed(seed, name)
         minutes.append((time.time() - start) / 60)
         names.append(name)
-    text = table(accuracies(names), args.seeds, minutes)
+    text = table(accuracies(names), names, args.seeds, minutes)
     Path("reports").mkdir(exist_ok=True)
     Path("reports/seeds.md").write_text(text)
     print(text)

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
-import hashlib
 import os
 import socket
 import subprocess
@@ -20,7 +19,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from pawprint.paths import repo_root
+from pawprint.paths import digest, repo_root
 
 EXPERIMENT = "pawprint"
 
@@ -80,13 +79,7 @@ def git_commit() -> str:
 
 def fingerprint(paths: list[Path]) -> str:
     """Hash of the files a stage reads: runs on the same data share it, whatever the experiment."""
-    digest = hashlib.sha256()
-    for path in sorted(Path(p) for p in paths):
-        digest.update(path.name.encode())
-        with open(path, "rb") as fh:
-            for chunk in iter(lambda: fh.read(1 << 20), b""):
-                digest.update(chunk)
-    return digest.hexdigest()[:16]
+    return digest(paths)[:16]
 
 
 def _alive(pid: int) -> bool:
