@@ -41,3 +41,35 @@ def test_checkpoint_that_would_run_code_is_refused(tmp_path, monkeypatch):
 def test_teacher_state_dict_path_must_exist():
     with pytest.raises(PawprintError, match="no such file"):
         models.build("resnet50", 2, 32, weights="/nonexistent/resnet.pt")
+
+
+@pytest.mark.parametrize("arch", ["resnet50", "vgg16"])
+def test_imagenet_weights_load_offline_from_a_preseeded_hub_cache(tmp_path, monkeypatch, arch):
+    """The real torchvision enum + torch hub path, with TORCH_HOME pointing at a cache seeded by the test."""
+    import torchvision
+
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path))
+    enum = models.IMAGENET_WEIGHTS[arch]
+    torch.manual_seed(1)
+    reference = getattr(torchvision.models, arch)(weights=None)
+    cache = tmp_path / "hub" / "checkpoints"
+    cache.mkdir(parents=True)
+    torch.save(reference.state_dict(), cache / enum.url.rsplit("/", 1)[1])
+    teacher = models.build(arch, num_classes=2, image_size=32, weights="imagenet")
+    first_conv = next(p for n, p in teacher.backbone.named_parameters() if n.endswith("weight"))
+    assert torch.equal(first_conv, next(iter(reference.state_dict().values())))
+
+
+def test_imagenet_weights_missing_offline_is_one_clear_line(tmp_path, monkeypatch):
+    import urllib.error
+
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path))
+
+    def offline(*args, **kwargs):
+        raise urllib.error.URLError("no network")
+
+    monkeypatch.setattr(torch.hub, "urlopen", offline)
+    with pytest.raises(
+        PawprintError, match=r"resnet50 weights are not in .*resnet50-11ad3fa6.pth.*teacher.weights: none"
+    ):
+        models.build("resnet50", 2, 32, weights="imagenet")

@@ -59,31 +59,43 @@ IMAGENET_WEIGHTS = {
 }
 
 
+def _imagenet_state(arch: str) -> dict:
+    """ImageNet weights through torchvision's enum and the torch hub cache (`$TORCH_HOME/hub/checkpoints`),
+    loaded with `weights_only=True` (torchvision's own default would unpickle anything)."""
+    enum = IMAGENET_WEIGHTS[arch]
+    try:
+        return enum.get_state_dict(progress=True, check_hash=False, weights_only=True)
+    except (urllib.error.URLError, OSError) as exc:
+        cache = Path(torch.hub.get_dir()) / "checkpoints" / Path(enum.url).name
+        raise PawprintError(
+            f"teacher.weights = imagenet: {arch} weights are not in {cache} and could not be downloaded "
+            f"({exc}); copy the file there, or set teacher.weights: none"
+        ) from exc
+
+
 def _torchvision_teacher(arch: str, weights: str) -> nn.Module:
-    if weights == "imagenet":
-        enum = IMAGENET_WEIGHTS[arch]
-        try:
-            return getattr(torchvision.models, arch)(weights=enum)
-        except (urllib.error.URLError, OSError) as exc:
-            cache = Path(torch.hub.get_dir()) / "checkpoints" / Path(enum.url).name
-            raise PawprintError(
-                f"teacher.weights = imagenet: {arch} weights are not in {cache} and could not be downloaded "
-                f"({exc}); copy the file there, or set teacher.weights: none"
-            ) from exc
     net = getattr(torchvision.models, arch)(weights=None)
-    if weights != "none":
+    if weights == "none":
+        return net
+    if weights == "imagenet":
+        state, source = _imagenet_state(arch), f"ImageNet {arch} weights"
+    else:
         path = Path(weights)
         if not path.is_file():
             raise PawprintError(
                 f"teacher.weights = {weights!r}: no such file; give a state dict path, imagenet or none"
             )
-        state = torch.load(path, map_location="cpu", weights_only=True)
         try:
-            net.load_state_dict(state)
-        except RuntimeError as exc:
+            state = torch.load(path, map_location="cpu", weights_only=True)
+        except Exception as exc:  # unsafe pickles and foreign formats alike
             raise PawprintError(
-                f"teacher.weights = {weights!r}: not a torchvision {arch} state dict ({str(exc).splitlines()[0]})"
+                f"teacher.weights = {weights!r}: refused to load ({str(exc).splitlines()[0][:100]})"
             ) from exc
+        source = f"teacher.weights = {weights!r}"
+    try:
+        net.load_state_dict(state)
+    except RuntimeError as exc:
+        raise PawprintError(f"{source}: not a torchvision {arch} state dict ({str(exc).splitlines()[0]})") from exc
     return net
 
 
