@@ -13,12 +13,17 @@ ends with the same weights as an uninterrupted one.
 
 from __future__ import annotations
 
+import contextlib
 import csv
+import fcntl
 import json
 import logging
+import os
 import shutil
+import tempfile
 import time
 import warnings
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -176,6 +181,33 @@ class FitResult:
     history: list[dict[str, float]]
 
 
+@contextlib.contextmanager
+def checkpoint_dir(parent: Path, key: str, *, resume: bool) -> Iterator[Path]:
+    """The folder for this run's checkpoints, owned by one process at a time.
+
+    The first process with a key takes `<parent>/<key>` under an exclusive lock: it resumes what is there (or
+    clears it when `resume` is off) and removes it when training finishes, so a forced rerun starts afresh.
+    A second process with the same key at the same time (two queued experiments that share a teacher) gets a
+    private folder instead: correct, just not resumable. A failure keeps the shared folder for the next run.
+    """
+    parent.mkdir(parents=True, exist_ok=True)
+    with open(parent / f"{key}.lock", "a") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            path, owned = parent / key, True
+            if not resume:
+                shutil.rmtree(path, ignore_errors=True)
+        except BlockingIOError:
+            path, owned = Path(tempfile.mkdtemp(prefix=f"{key}-{os.getpid()}-", dir=parent)), False
+        try:
+            yield path
+        except BaseException:
+            if not owned:
+                shutil.rmtree(path, ignore_errors=True)
+            raise
+        shutil.rmtree(path, ignore_errors=True)
+
+
 def _quiet_lightning() -> None:
     """Keep warnings and errors; drop Lightning's banners (hardware lines, advertising tips)."""
     logging.getLogger("pytorch_lightning").setLevel(logging.WARNING)
@@ -198,35 +230,34 @@ def fit(
     """Train to early stop, then load the best epoch's weights into `module`."""
     _quiet_lightning()
     start = time.time()
-    ckpt_dir = resume_dir() / stage / key
-    best = ModelCheckpoint(dirpath=ckpt_dir, filename="best", monitor=MONITOR, mode="min", save_last=True)
-    log = EpochLog(run, plots_csv)
-    trainer = pl.Trainer(
-        max_epochs=max_epochs,
-        accelerator=device.accelerator(),
-        devices=1,
-        precision=device.precision(train.precision, module.image_size),
-        plugins=[AtomicCheckpointIO()],
-        callbacks=[
-            best,
-            PatientEarlyStopping(train.min_epochs, MONITOR, patience=train.patience, mode="min"),
-            log,
-            RngState(),
-        ],
-        logger=False,
-        num_sanity_val_steps=0,
-        enable_model_summary=False,
-        default_root_dir=ckpt_dir,
-    )
-    last = ckpt_dir / "last.ckpt"
-    resume = last if train.resume and last.exists() else None
-    if resume:
-        print(f"{stage}: resuming from {resume} (same params and inputs as the interrupted run)")
-    trainer.fit(module, train_loader, val_loader, ckpt_path=resume, weights_only=True)
-    state = torch.load(best.best_model_path, map_location="cpu", weights_only=True)["state_dict"]
-    module.load_state_dict(state)
-    log.write_csv()
-    shutil.rmtree(ckpt_dir, ignore_errors=True)  # finished: a forced rerun starts afresh, as it should
+    with checkpoint_dir(resume_dir() / stage, key, resume=train.resume) as ckpt_dir:
+        best = ModelCheckpoint(dirpath=ckpt_dir, filename="best", monitor=MONITOR, mode="min", save_last=True)
+        log = EpochLog(run, plots_csv)
+        trainer = pl.Trainer(
+            max_epochs=max_epochs,
+            accelerator=device.accelerator(),
+            devices=1,
+            precision=device.precision(train.precision, module.image_size),
+            plugins=[AtomicCheckpointIO()],
+            callbacks=[
+                best,
+                PatientEarlyStopping(train.min_epochs, MONITOR, patience=train.patience, mode="min"),
+                log,
+                RngState(),
+            ],
+            logger=False,
+            num_sanity_val_steps=0,
+            enable_model_summary=False,
+            default_root_dir=ckpt_dir,
+        )
+        last = ckpt_dir / "last.ckpt"
+        resume = last if last.exists() else None
+        if resume:
+            print(f"{stage}: resuming from {resume} (same params and inputs as the interrupted run)")
+        trainer.fit(module, train_loader, val_loader, ckpt_path=resume, weights_only=True)
+        state = torch.load(best.best_model_path, map_location="cpu", weights_only=True)["state_dict"]
+        module.load_state_dict(state)
+        log.write_csv()
     best_row = min(log.rows, key=lambda r: r.get(MONITOR, float("inf")))
     return FitResult(
         best_epoch=int(best_row["epoch"]),
