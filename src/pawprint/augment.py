@@ -38,6 +38,11 @@ def resize(batch: torch.Tensor, size: int) -> torch.Tensor:
     return F.interpolate(x, size=(size, size), mode="bilinear", antialias=True, align_corners=False).clamp_(0, 1)
 
 
+def model_input(batch: torch.Tensor, size: int) -> torch.Tensor:
+    """The evaluation view as every model takes it: normalised, channels-last (the layout `device.py` chose)."""
+    return normalize(resize(batch, size)).contiguous(memory_format=torch.channels_last)
+
+
 def crop_boxes(n: int, height: int, width: int, scale: tuple[float, float], ratio=(3 / 4, 4 / 3), device=None):
     """torchvision's RandomResizedCrop.get_params for `n` images at once: 10 tries, then the centre crop."""
     area = height * width

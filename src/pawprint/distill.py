@@ -16,7 +16,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from pawprint.augment import SupervisedAugment, normalize, resize
+from pawprint.augment import SupervisedAugment, model_input, resize
 from pawprint.config import DistillConfig
 from pawprint.data.loaders import ArrayDataset
 from pawprint.losses import kd_loss
@@ -39,10 +39,6 @@ class CachedViews(torch.utils.data.Dataset):
         return self.views[idx, pick], self.labels[idx], self.logits[idx, pick]
 
 
-def _model_input(view: torch.Tensor, size: int) -> torch.Tensor:
-    return normalize(resize(view, size)).contiguous(memory_format=torch.channels_last)
-
-
 @torch.inference_mode()
 def cache_views(
     teacher: Classifier,
@@ -62,7 +58,7 @@ def cache_views(
             view = augment.view(images)
             stored = (resize(view, student_size) * 255).round().to(torch.uint8)  # as the student will see it
             batch_views.append(stored)
-            batch_logits.append(teacher(_model_input(view, teacher_size)).float())
+            batch_logits.append(teacher(model_input(view, teacher_size)).float())
         views.append(torch.stack(batch_views, 1))
         logits.append(torch.stack(batch_logits, 1))
     return CachedViews(torch.cat(views), data.labels, torch.cat(logits))
@@ -103,10 +99,10 @@ class Distill(Module):
             return super().on_after_batch_transfer(batch, dataloader_idx)
         if self.teacher is None:  # cached views (uint8, student size) with their teacher logits
             views, labels, teacher_logits = batch
-            return _model_input(views, self.image_size), labels, teacher_logits
+            return model_input(views, self.image_size), labels, teacher_logits
         images, labels = batch
         view = self.augment.view(images)
-        return _model_input(view, self.image_size), labels, _model_input(view, self.teacher_size)
+        return model_input(view, self.image_size), labels, model_input(view, self.teacher_size)
 
     def training_loss(self, batch):
         x, y, teacher_side = batch

@@ -6,7 +6,7 @@ import numpy as np
 import torch
 
 from pawprint import device
-from pawprint.augment import normalize, resize
+from pawprint.augment import model_input
 
 
 @torch.inference_mode()
@@ -14,13 +14,12 @@ def logits(model: torch.nn.Module, images: np.ndarray, image_size: int, batch_si
     """(N, classes) float32 logits for uint8 (N, 3, S, S) images, in evaluation mode, on the best device."""
     dev = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     model = model.eval().to(dev)
-    layout = torch.channels_last
-    model = model.to(memory_format=layout)
+    model = model.to(memory_format=torch.channels_last)
     autocast = device.precision("auto", image_size) == "bf16-mixed"
     out = []
     for start in range(0, len(images), batch_size):
         batch = torch.from_numpy(np.ascontiguousarray(images[start : start + batch_size])).to(dev)
-        x = normalize(resize(batch, image_size)).contiguous(memory_format=layout)
+        x = model_input(batch, image_size)
         with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=autocast):
             out.append(model(x).float().cpu())
     return torch.cat(out) if out else torch.zeros(0, 0)

@@ -38,7 +38,7 @@ class SimCLR(Module):
 
     def on_after_batch_transfer(self, batch, dataloader_idx: int):
         images, _ = batch
-        return tuple(self.augment(images).contiguous(memory_format=self.layout) for _ in range(2))
+        return tuple(self.augment(images).contiguous(memory_format=torch.channels_last) for _ in range(2))
 
     def _loss(self, batch) -> torch.Tensor:
         x0, x1 = batch

@@ -35,7 +35,7 @@ from pytorch_lightning.callbacks import EarlyStopping, ModelCheckpoint
 from pytorch_lightning.plugins.io import TorchCheckpointIO
 
 from pawprint import device
-from pawprint.augment import normalize, resize
+from pawprint.augment import model_input
 from pawprint.config import OptimConfig, TrainConfig
 from pawprint.paths import atomic_path, digest, resume_dir
 from pawprint.tracking import StageRun
@@ -52,14 +52,14 @@ class Module(pl.LightningModule):
         self.augment = augment
         self.image_size = image_size
         self.optim = optim
-        self.layout = torch.channels_last
 
     def _prepare(self, images: torch.Tensor, train: bool) -> torch.Tensor:
-        x = self.augment(images) if train else normalize(resize(images, self.image_size))
-        return x.contiguous(memory_format=self.layout)
+        if train:
+            return self.augment(images).contiguous(memory_format=torch.channels_last)
+        return model_input(images, self.image_size)
 
     def on_fit_start(self) -> None:
-        self.to(memory_format=self.layout)
+        self.to(memory_format=torch.channels_last)
 
     def on_after_batch_transfer(self, batch, dataloader_idx: int):
         images, labels = batch
