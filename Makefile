@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 export PATH := $(BIN):$(PATH)
 export DVC_NO_ANALYTICS := 1
 
-.PHONY: install repro test test-fast lint ui seeds
+.PHONY: install repro test test-fast lint ui seeds bench
 
 install: $(STAMP)
 
@@ -40,3 +40,7 @@ ui: $(STAMP)
 # Three seeds of the whole pipeline as DVC experiments, then the mean test accuracy per method.
 seeds: $(STAMP)
 	python -m pawprint.seeds
+
+# Images per second of every stage: project vs plain PyTorch vs model only, at 64 and 96 px on petimages-4k.
+bench: $(STAMP)
+	python -m pawprint.bench

@@ -1,29 +1,38 @@
-"""DVC stage `pretrain_simclr`: SimCLR on the unlabeled pool, the student's backbone from scratch."""
+"""DVC stages `pretrain_simclr@student` and `pretrain_simclr@ssl_teacher`: SimCLR on the unlabeled pool, from
+scratch, of the student's backbone (method 3) or of the teacher architecture (method 7, a self-supervised
+teacher for when no ImageNet weights exist)."""
+
+import dataclasses
 
 from pawprint import models
-from pawprint.config import Params
+from pawprint.config import SSL_TEACHER, Params
 from pawprint.data import cache, loaders
 from pawprint.ssl import SimCLR
-from pawprint.stage import SPLITS_DIR, main, select, split_files, train_and_save
-
-NAME = "pretrain_simclr"
+from pawprint.stage import PRETRAINED_DIR, SPLITS_DIR, argument, main, select, split_files, train_and_save
 
 
 @main
 def run(params: Params) -> None:
+    network = argument(["student", SSL_TEACHER], "network")
     pool, val = cache.load(SPLITS_DIR, "unlabeled"), cache.load(SPLITS_DIR, "val")
-    size, arch = params.data.image_size, params.student.arch
+    if network == "student":
+        arch, size, cfg = params.student.arch, params.data.image_size, params.simclr
+    else:
+        t = params.ssl_teacher
+        arch, size = t.arch, params.teacher_size(SSL_TEACHER)
+        cfg = dataclasses.replace(params.simclr, epochs=t.pretrain_epochs, lr=t.pretrain_lr)
     model = models.build(arch, len(pool.classes), size)
     train_and_save(
-        NAME,
+        f"pretrain_simclr@{network}",
         params,
-        module=SimCLR(model, params.simclr, size),
+        out=PRETRAINED_DIR / f"{network}.pt",
+        module=SimCLR(model, cfg, size),
         train_set=loaders.unlabeled(pool),
         val_set=loaders.unlabeled(val),
-        max_epochs=params.simclr.epochs,
-        tracked=select(params, "seed", "train", "student", "simclr", "unlabeled_size", "data.image_size"),
+        max_epochs=cfg.epochs,
+        tracked=select(params, "seed", "train", "simclr", "unlabeled_size", "data.image_size", network),
         inputs=split_files("unlabeled", "val"),
-        method="simclr",
+        method="simclr" if network == "student" else SSL_TEACHER,
         save=lambda path: models.save(model, path, arch=arch, classes=pool.classes, image_size=size),
     )
 

@@ -2,17 +2,17 @@
 
 from pawprint import models
 from pawprint.config import Params
-from pawprint.stage import main, num_classes, supervised
+from pawprint.stage import STUDENTS_DIR, main, num_classes, supervised
 
 
 @main
 def run(params: Params) -> None:
     arch = params.student.arch
-    model = models.build(arch, num_classes(), params.data.image_size)
     supervised(
         "train_baseline",
         params,
-        model=model,
+        out=STUDENTS_DIR / "baseline.pt",
+        model=models.build(arch, num_classes(), params.data.image_size),
         arch=arch,
         optim=params.baseline,
         tracked=("student", "baseline"),

@@ -1,22 +1,25 @@
-"""DVC stage `train_teacher`: a big network (ResNet50 / VGG16) fine-tuned on the labeled split."""
+"""DVC stages `train_teacher@<name>`: a big network (ResNet50 / VGG16) fine-tuned on the labeled split, one
+stage per entry of `teachers` in params.yaml, each trained once and shared by every distilled student."""
 
 from pawprint import models
 from pawprint.config import Params
-from pawprint.stage import main, num_classes, supervised
+from pawprint.stage import TEACHERS_DIR, argument, main, num_classes, supervised
 
 
 @main
 def run(params: Params) -> None:
-    t = params.teacher
-    size = t.image_size or params.data.image_size
+    name = argument(list(params.teachers), "teacher")
+    t, size = params.teachers[name], params.teacher_size(name)
     model = models.build(t.arch, num_classes(), size, weights=t.weights)
+    model.freeze(t.unfreeze)
     supervised(
-        "train_teacher",
+        f"train_teacher@{name}",
         params,
+        out=TEACHERS_DIR / f"{name}.pt",
         model=model,
         arch=t.arch,
         optim=t,
-        tracked=("teacher",),
+        tracked=(f"teachers.{name}",),
         method="teacher",
         image_size=size,
     )

@@ -20,7 +20,8 @@ TINY = {
     "baseline": {"epochs": 1},
     "simclr": {"epochs": 1},
     "finetune": {"epochs": 1},
-    "teacher": {"epochs": 3},  # long enough to be killed in the middle (tests/faults/test_kill_repro.py)
+    "teachers": {"resnet50": {"epochs": 3}},  # long enough to be killed mid-way (tests/faults/test_kill_repro.py)
+    "ssl_teacher": {"pretrain_epochs": 1, "epochs": 1},
     "distill": {"epochs": 1},
 }
 
@@ -32,8 +33,19 @@ def merge(base: dict, override: dict) -> dict:
     return out
 
 
-def tiny_params(**override) -> dict:
-    return merge(yaml.safe_load((ROOT / "params.yaml").read_text()), merge(TINY, override))
+# At 16 px VGG16 cannot run (five 2x poolings), so the tiny ensemble pairs ResNet50 with a second ResNet50.
+TINY_TEACHERS = {"second": {"arch": "resnet50", "weights": "none", "epochs": 1}}
+
+
+def tiny_params(lean: bool = False, **override) -> dict:
+    """`lean`: one teacher and one KD run, for tests about infrastructure rather than methods."""
+    params = merge(yaml.safe_load((ROOT / "params.yaml").read_text()), TINY)
+    params["teachers"] = {"resnet50": params["teachers"]["resnet50"], **({} if lean else TINY_TEACHERS)}
+    if lean:
+        params["distill_runs"] = {"kd": params["distill_runs"]["kd"]}
+    else:
+        params["distill_runs"]["kd_ensemble"]["teachers"] = {"resnet50": 1.0, "second": 1.0}
+    return merge(params, override)
 
 
 def run(cmd: list[str], cwd: Path, env: dict | None = None, check: bool = True) -> subprocess.CompletedProcess:
@@ -55,8 +67,8 @@ def isolated_env(tmp_path, monkeypatch):
 
 @pytest.fixture
 def pipeline_repo(tmp_path) -> Path:
-    """A git repository holding this project's pipeline (dvc.yaml, stages, library) and tiny params."""
-    return make_pipeline_repo(tmp_path / "repo")
+    """A git repository holding this project's pipeline (dvc.yaml, stages, library) and tiny, lean params."""
+    return make_pipeline_repo(tmp_path / "repo", lean=True)
 
 
 @pytest.fixture(scope="session")
@@ -74,7 +86,7 @@ def copy_repo(src: Path, dst: Path) -> Path:
     return dst
 
 
-def make_pipeline_repo(repo: Path) -> Path:
+def make_pipeline_repo(repo: Path, lean: bool = False) -> Path:
     repo.mkdir(parents=True)
     for name in ("dvc.yaml", "stages", "src", "data/.gitignore", "mlruns/.gitignore", ".gitignore"):
         src, dst = ROOT / name, repo / name
@@ -83,7 +95,7 @@ def make_pipeline_repo(repo: Path) -> Path:
             shutil.copytree(src, dst, ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
         else:
             shutil.copy2(src, dst)
-    (repo / "params.yaml").write_text(yaml.safe_dump(tiny_params(), sort_keys=False))
+    (repo / "params.yaml").write_text(yaml.safe_dump(tiny_params(lean), sort_keys=False))
     env = pipeline_env(repo)
     run(["git", "init", "-q", "-b", "main"], repo)
     run(["git", "config", "user.email", "test@example.com"], repo)

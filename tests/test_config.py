@@ -37,8 +37,19 @@ BAD = [
     ({"train": {"patience": -2}}, "train.patience = -2: must be > 0"),
     ({"augment": {"min_scale": 0}}, "augment.min_scale = 0.0: must be in (0, 1]"),
     ({"student": {"arch": "resnet18"}}, "student.arch = 'resnet18': must be one of"),
-    ({"teacher": {"arch": "alexnet"}}, "teacher.arch = 'alexnet': must be one of resnet50, vgg16"),
-    ({"teacher": {"weights": "imagnet"}}, "teacher.weights = 'imagnet'"),
+    ({"teachers": {"resnet50": {"arch": "alexnet"}}}, "teachers.resnet50.arch = 'alexnet': must be one of"),
+    ({"teachers": {"resnet50": {"weights": "imagnet"}}}, "teachers.resnet50.weights = 'imagnet'"),
+    ({"teachers": {"resnet50": {"unfreeze": -2}}}, "teachers.resnet50.unfreeze = -2: must be -1"),
+    ({"teachers": {"Big-Net": {"arch": "vgg16"}}}, "teachers.Big-Net: names must be lower-case"),
+    ({"teachers": {"ssl_teacher": {"arch": "vgg16"}}}, "teachers.ssl_teacher: the name is taken"),
+    ({"teachers": {"v": {"arch": "vgg16"}}}, "teachers.v.image_size: vgg16 needs >= 32 pixels"),
+    ({"teachers": []}, "teachers must be a non-empty mapping"),
+    ({"ssl_teacher": {"pretrain_epochs": 0}}, "ssl_teacher.pretrain_epochs = 0: must be > 0"),
+    ({"distill_runs": {"kd": {"teachers": {"alexnet": 1.0}}}}, "distill_runs.kd.teachers.alexnet: no such teacher"),
+    ({"distill_runs": {"kd": {"teachers": {"resnet50": 0}}}}, "distill_runs.kd.teachers.resnet50 = 0: must be a"),
+    ({"distill_runs": {"simclr": {"teachers": {"resnet50": 1}}}}, "distill_runs.simclr: the name is taken"),
+    ({"hybrid": {"teachers": {"vgg": 1.0}}}, "hybrid.teachers.vgg: no such teacher"),
+    ({"finetune": {"probe_epochs": -1}}, "finetune.probe_epochs = -1: must be >= 0"),
     ({"distill": {"temperature": 0}}, "distill.temperature = 0.0: must be > 0"),
     ({"distill": {"temperature": -1.5}}, "distill.temperature = -1.5: must be > 0"),
     ({"distill": {"alpha": 1.5}}, "distill.alpha = 1.5: must be between 0 and 1"),
@@ -48,9 +59,10 @@ BAD = [
     ({"simclr": {"cj_prob": 2}}, "simclr.cj_prob = 2.0: must be between 0 and 1"),
     ({"baseline": {"lr": 0}}, "baseline.lr = 0.0: must be > 0"),
     ({"finetune": {"epochs": 0}}, "finetune.epochs = 0: must be > 0"),
-    ({"teacher": "resnet50"}, "teacher must be a mapping"),
-    ({"teacher": {"image_size": 8}}, "teacher.image_size = 8: must be 0 (the student's size) or >= 16"),
-    ({"teacher": {"image_size": 96}}, "data.cache_size = 18: must be >= teacher.image_size (96)"),
+    ({"teachers": {"resnet50": "big"}}, "teachers.resnet50 must be a mapping"),
+    ({"teachers": {"resnet50": {"image_size": 8}}}, "teachers.resnet50.image_size = 8: must be 0 (the student's"),
+    ({"teachers": {"resnet50": {"image_size": 96}}}, "data.cache_size = 18: must be >= teachers.resnet50.image_size"),
+    ({"ssl_teacher": {"image_size": 24}}, "data.cache_size = 18: must be >= ssl_teacher.image_size (24)"),
     ({"data": {"kaggle_slug": "no-slash"}}, "data.kaggle_slug = 'no-slash': must be owner/dataset"),
 ]
 
@@ -71,6 +83,15 @@ def test_missing_or_broken_file(tmp_path):
     (tmp_path / "params.yaml").write_text("seed: [1,\n")
     with pytest.raises(ConfigError, match="not valid YAML"):
         config.load(tmp_path / "params.yaml")
+
+
+def test_teachers_and_runs_are_named_sections():
+    params = config.parse(tiny_params(teachers={"resnet50": {"image_size": 18}}))
+    assert list(params.teachers) == ["resnet50", "second"]
+    assert params.teachers["second"].unfreeze == -1
+    assert params.teacher_size("resnet50") == 18 and params.teacher_size("second") == 16
+    assert params.distill_runs["kd_ensemble"].teachers == {"resnet50": 1.0, "second": 1.0}
+    assert config.flatten(params)["distill_runs.kd_ensemble.teachers.second"] == 1.0
 
 
 def test_flatten_uses_dvc_names():

@@ -8,7 +8,7 @@ from pawprint import models
 from pawprint.augment import SupervisedAugment
 from pawprint.config import DistillConfig
 from pawprint.data.loaders import ArrayDataset, loader
-from pawprint.distill import CachedViews, Distill, cache_views
+from pawprint.distill import CachedViews, Distill, Teachers, cache_views
 
 
 @pytest.fixture
@@ -21,8 +21,8 @@ def data():
 
 def test_cached_views_hold_student_sized_views_and_teacher_logits(data):
     torch.manual_seed(0)
-    teacher = models.build("small_cnn", 2, 48)
-    cached = cache_views(teacher, 48, data, SupervisedAugment(48), student_size=32, k=3)
+    teacher = Teachers([(models.build("small_cnn", 2, 48), 48, 1.0)])
+    cached = cache_views(teacher, data, SupervisedAugment(48), student_size=32, k=3)
     assert cached.views.shape == (24, 3, 3, 32, 32) and cached.views.dtype == torch.uint8
     assert cached.logits.shape == (24, 3, 2)
     assert not torch.equal(cached.views[:, 0], cached.views[:, 1])  # K different views
@@ -33,16 +33,16 @@ def test_cached_views_hold_student_sized_views_and_teacher_logits(data):
 @pytest.mark.parametrize("cached", [False, True])
 def test_a_training_step_moves_the_student_towards_the_teacher(data, cached):
     torch.manual_seed(0)
-    teacher = models.build("small_cnn", 2, 48).eval()
+    teacher = Teachers([(models.build("small_cnn", 2, 48), 48, 1.0)])
     student = models.build("small_cnn", 2, 32)
     cfg = DistillConfig(temperature=2.0, alpha=0.5, lr=0.01)
     augment = SupervisedAugment(48)
     if cached:
-        dataset = cache_views(teacher, 48, data, augment, student_size=32, k=2)
+        dataset = cache_views(teacher, data, augment, student_size=32, k=2)
         module = Distill(student, augment, 32, cfg)
     else:
         dataset = data
-        module = Distill(student, augment, 32, cfg, teacher=teacher, teacher_size=48)
+        module = Distill(student, augment, 32, cfg, teacher=teacher)
 
     class Trainer:  # the two attributes the hooks read
         training = True
@@ -62,3 +62,18 @@ def test_a_training_step_moves_the_student_towards_the_teacher(data, cached):
         first = first if first is not None else loss.item()
     assert loss.item() < first and labels.tolist() == y.tolist()
     assert isinstance(dataset, CachedViews) == cached
+
+
+def test_an_ensemble_averages_its_teachers_logits_with_weights_each_at_its_size():
+    torch.manual_seed(0)
+    a, b = models.build("small_cnn", 2, 48).eval(), models.build("small_cnn", 2, 32).eval()
+    teachers = Teachers([(a, 48, 3.0), (b, 32, 1.0)])
+    assert teachers.image_size == 48
+    view = torch.rand(5, 3, 48, 48)
+    from pawprint.augment import model_input
+
+    expected = 0.75 * a(model_input(view, 48)) + 0.25 * b(model_input(view, 32))
+    assert torch.allclose(teachers(view), expected, atol=1e-5)
+    teachers.train()
+    assert not any(m.training for m in teachers.modules())
+    assert not any(p.requires_grad for p in teachers.parameters())

@@ -73,3 +73,25 @@ def test_imagenet_weights_missing_offline_is_one_clear_line(tmp_path, monkeypatc
         PawprintError, match=r"resnet50 weights are not in .*resnet50-11ad3fa6.pth.*teacher.weights: none"
     ):
         models.build("resnet50", 2, 32, weights="imagenet")
+
+
+@pytest.mark.parametrize("arch, blocks", [("resnet50", 5), ("vgg16", 5), ("mobilenet_v2", 19), ("small_cnn", 3)])
+def test_unfreeze_trains_only_the_head_and_the_last_blocks(arch, blocks):
+    model = models.build(arch, 2, 32)
+    assert len(model.blocks()) == blocks
+    backbone = {id(p) for p in model.backbone.parameters()}
+    assert backbone == {id(p) for b in model.blocks() for p in b.parameters()}  # blocks cover the backbone
+
+    def trainable():
+        return {id(p) for p in model.parameters() if p.requires_grad}
+
+    head = {id(p) for p in model.head.parameters()}
+    model.freeze(0)
+    assert trainable() == head
+    model.freeze(1)
+    assert trainable() == head | {id(p) for p in model.blocks()[-1].parameters()}
+    model.train()
+    assert all(not m.training for b in model.frozen for m in b.modules())  # frozen batch-norm stays put
+    assert model.head.training
+    model.freeze(-1)
+    assert trainable() == {id(p) for p in model.parameters()}

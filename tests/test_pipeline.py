@@ -1,23 +1,31 @@
-"""The real `dvc repro` / `dvc exp run` on the embedded digits with a tiny config, in a throw-away git repo."""
+"""The real `dvc repro` / `dvc exp run` on the embedded digits with a tiny config, in a throw-away git repo:
+every method's stage, what a change reruns, the reports and the MLflow runs."""
 
 import json
 
 import pytest
+import torch
 
 from tests.conftest import copy_repo, pipeline_env, run
 
 pytestmark = pytest.mark.slow
 
-ALL = {
-    "prepare",
+TEACHERS = {"train_teacher@resnet50", "train_teacher@second"}
+POOL = {
     "split",
-    "pretrain_simclr",
-    "finetune_simclr",
-    "train_teacher",
-    "distill",
-    "train_baseline",
+    "pretrain_simclr@student",
+    "finetune_simclr@student",
+    "pretrain_simclr@ssl_teacher",
+    "finetune_simclr@ssl_teacher",
+    "distill@kd",
+    "distill@kd_ensemble",
+    "distill@kd_ssl_teacher",
+    "distill_hybrid",
     "evaluate",
+    "report",
 }
+ALL = {"prepare", "train_baseline", *TEACHERS, *POOL}
+MODELS = ["baseline", "simclr", "kd", "kd_ensemble", "kd_ssl_teacher", "hybrid", "resnet50", "second", "ssl_teacher"]
 
 
 def ran(output: str) -> set[str]:
@@ -32,37 +40,78 @@ def mlflow_runs(repo):
     return client, client.search_runs([exp.experiment_id], max_results=1000)
 
 
-def test_pipeline_reruns_only_what_changed(reproduced, tmp_path):
+def test_every_method_is_trained_evaluated_and_reported(reproduced, tmp_path):
     repo = copy_repo(reproduced[0], tmp_path / "repo")
-    env = pipeline_env(repo)
     assert ran(reproduced[1]) == ALL
+    results = json.loads((repo / "reports" / "test_metrics.json").read_text())
+    assert results["order"] == MODELS
     summary = (repo / "reports" / "summary.md").read_text()
-    for model in ("train_baseline", "finetune_simclr", "distill", "train_teacher"):
-        assert f"| {model} |" in summary
-        assert (repo / "reports" / "confusion" / f"{model}.png").stat().st_size > 1000
-        assert json.loads((repo / "metrics" / f"{model}.json").read_text())["best_epoch"] >= 1
+    for name in MODELS:
+        entry = results["models"][name]
+        assert f"| {name} |" in summary and entry["method"] in summary
+        assert sum(map(sum, entry["test"]["confusion_matrix"])) == 40
+        assert (repo / "reports" / "figures" / "confusion" / f"{name}.png").stat().st_size > 1000
+        assert json.loads((repo / "metrics" / f"{entry['kind']}s" / f"{name}.json").read_text())["best_epoch"] >= 1
+    assert results["models"]["kd_ensemble"]["method"] == "KD from resnet50 + second"
+    assert results["models"]["kd"]["unlabeled_size"] == 40 and results["models"]["baseline"]["unlabeled_size"] is None
+    for figure in ("accuracy", "per_class", "curves"):
+        assert (repo / "reports" / "figures" / f"{figure}.png").stat().st_size > 5000
+
+    # The hybrid starts from the SimCLR backbone; the plain KD student does not.
+    def backbone(path):
+        return torch.load(repo / path, weights_only=True)["state_dict"]["backbone.0.0.0.weight"]
+
+    pretrained = backbone("models/pretrained/student.pt")
+    hybrid, kd = backbone("models/students/hybrid.pt"), backbone("models/students/kd.pt")
+    assert (hybrid - pretrained).abs().mean() < (kd - pretrained).abs().mean()
 
     client, runs = mlflow_runs(repo)
     assert sorted(r.data.tags["stage"] for r in runs) == sorted(ALL)
-    teacher = next(r for r in runs if r.data.tags["stage"] == "train_teacher")
-    assert teacher.data.params["teacher.arch"] == "resnet50"
+    teacher = next(r for r in runs if r.data.tags["stage"] == "train_teacher@resnet50")
+    assert teacher.data.params["teachers.resnet50.arch"] == "resnet50"
     assert "val/loss" in teacher.data.metrics and "best/val/accuracy" in teacher.data.metrics
     assert {a.path for a in client.list_artifacts(teacher.info.run_id)} >= {"model", "plots"}
+    evaluate = next(r for r in runs if r.data.tags["stage"] == "evaluate")
+    assert evaluate.data.metrics["test/kd/accuracy"] == results["models"]["kd"]["test"]["accuracy"]
+    assert evaluate.data.tags["uses_pool/kd"] == "true" and evaluate.data.tags["uses_pool/baseline"] == "false"
 
+
+def test_a_change_reruns_only_the_stages_that_depend_on_it(reproduced, tmp_path):
+    repo = copy_repo(reproduced[0], tmp_path / "repo")
+    env = pipeline_env(repo)
     assert ran(run(["dvc", "repro"], repo, env).stdout) == set()
 
     labeled_before = (repo / "data/splits/labeled.npy").read_bytes()
     out = run(["dvc", "exp", "run", "-S", "unlabeled_size=60"], repo, env).stdout
-    assert ran(out) == {"split", "pretrain_simclr", "finetune_simclr", "distill", "evaluate"}
+    assert ran(out) == POOL  # never the supervised teachers nor the baseline
     assert (repo / "data/splits/labeled.npy").read_bytes() == labeled_before
     assert len((repo / "data/splits/unlabeled.csv").read_text().splitlines()) == 61
     _, runs = mlflow_runs(repo)
     assert any(r.data.tags.get("dvc_exp", "workspace") != "workspace" for r in runs)
 
-    out = run(["dvc", "exp", "run", "-S", "teacher.lr=0.005"], repo, env).stdout
-    assert ran(out) == {"train_teacher", "distill", "evaluate"}
+    out = run(["dvc", "exp", "run", "-S", "teachers.second.lr=0.005"], repo, env).stdout
+    distilled = {"distill@kd", "distill@kd_ensemble", "distill@kd_ssl_teacher", "distill_hybrid"}
+    assert ran(out) == {"train_teacher@second", *distilled, "evaluate", "report"}
+
+    out = run(["dvc", "exp", "run", "-S", "distill_runs.kd_ensemble.teachers.second=3.0"], repo, env).stdout
+    assert ran(out) == {"distill@kd_ensemble", "evaluate", "report"}
 
     ssl = repo / "src/pawprint/ssl.py"
     ssl.write_text(ssl.read_text() + "\n# edited\n")
     status = run(["dvc", "status", "--json"], repo, env).stdout
-    assert set(json.loads(status)) == {"pretrain_simclr"}
+    assert set(json.loads(status)) == {"pretrain_simclr@student", "pretrain_simclr@ssl_teacher"}
+
+
+def test_a_new_teacher_in_params_is_a_new_stage(reproduced, tmp_path):
+    import yaml
+
+    repo = copy_repo(reproduced[0], tmp_path / "repo")
+    env = pipeline_env(repo)
+    params = yaml.safe_load((repo / "params.yaml").read_text())
+    params["teachers"]["third"] = {**params["teachers"]["second"], "unfreeze": 1}
+    params["distill_runs"] = {"kd_third": {"teachers": {"third": 1.0}}}
+    (repo / "params.yaml").write_text(yaml.safe_dump(params))
+    out = run(["dvc", "repro"], repo, env).stdout
+    assert ran(out) == {"train_teacher@third", "distill@kd_third", "distill_hybrid", "evaluate", "report"}
+    order = json.loads((repo / "reports" / "test_metrics.json").read_text())["order"]
+    assert order == ["baseline", "simclr", "kd_third", "hybrid", "resnet50", "second", "third", "ssl_teacher"]

@@ -36,3 +36,41 @@ def test_checkpoint_dir_is_owned_by_one_process_at_a_time(tmp_path):
     assert (tmp_path / "k" / "last.ckpt").exists()  # kept for the next run to resume
     with checkpoint_dir(tmp_path, "k", resume=False) as fresh:
         assert not (fresh / "last.ckpt").exists()  # train.resume: false starts afresh
+
+
+def test_linear_probe_first_trains_the_head_alone_then_everything(tmp_path):
+    import numpy as np
+    import pytorch_lightning as pl
+    import torch
+
+    from pawprint import models
+    from pawprint.augment import SupervisedAugment
+    from pawprint.config import OptimConfig
+    from pawprint.data.loaders import ArrayDataset, loader
+    from pawprint.training import LinearProbeFirst, Module
+
+    torch.manual_seed(0)
+    rng = np.random.default_rng(0)
+    data = ArrayDataset(rng.integers(0, 255, (32, 3, 36, 36), dtype=np.uint8), rng.integers(0, 2, 32))
+    model = models.build("small_cnn", 2, 32)
+    snapshots = []
+
+    class Snapshot(pl.Callback):
+        def on_train_epoch_end(self, trainer, pl_module):
+            snapshots.append(({k: v.clone() for k, v in model.backbone.state_dict().items()},
+                              {k: v.clone() for k, v in model.head.state_dict().items()}))  # fmt: skip
+
+    start = ({k: v.clone() for k, v in model.backbone.state_dict().items()}, None)
+    module = Module(model, SupervisedAugment(32), 32, OptimConfig(epochs=3, lr=0.01))
+    trainer = pl.Trainer(
+        max_epochs=3, callbacks=[LinearProbeFirst(2), Snapshot()], logger=False, enable_checkpointing=False,
+        enable_progress_bar=False, enable_model_summary=False, default_root_dir=tmp_path,
+    )  # fmt: skip
+    trainer.fit(module, loader(data, 16, train=True), loader(data, 16, train=False))
+
+    def same(a, b):
+        return all(torch.equal(a[k], b[k]) for k in a) and len(a) > 0
+
+    assert same(snapshots[0][0], start[0]) and same(snapshots[1][0], start[0])  # probe: backbone fixed
+    assert not same(snapshots[0][1], snapshots[1][1])  # ...while the head learns
+    assert not same(snapshots[2][0], start[0])  # then the backbone trains too

@@ -7,6 +7,7 @@ hour of training followed by a crash. Errors name the key, the value and what is
 from __future__ import annotations
 
 import dataclasses
+import re
 import typing
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -74,6 +75,7 @@ class TrainConfig:
     min_epochs: int = positive(1)
     precision: str = one_of("auto", *PRECISIONS)
     resume: bool = True
+    monitor: str = one_of("val/loss", "val/loss", "val/accuracy")
 
 
 @dataclass(frozen=True)
@@ -109,6 +111,17 @@ class SimCLRConfig:
 
 
 @dataclass(frozen=True)
+class FinetuneConfig(OptimConfig):
+    """Fine-tuning of the SimCLR backbone: a linear probe (head only) for `probe_epochs`, then everything."""
+
+    probe_epochs: int = non_negative(0)
+
+
+def _unfreeze(default: int) -> Any:
+    return _rule(lambda v: v >= -1, "must be -1 (the whole network), 0 (head only) or N (last N blocks)", default)
+
+
+@dataclass(frozen=True)
 class TeacherConfig:
     arch: str = one_of("resnet50", *TEACHERS)
     weights: str = _rule(
@@ -120,6 +133,32 @@ class TeacherConfig:
     lr: float = positive(1e-3)
     weight_decay: float = non_negative(5e-4)
     image_size: int = _rule(lambda v: v == 0 or v >= 16, "must be 0 (the student's size) or >= 16 pixels", 0)
+    unfreeze: int = _unfreeze(-1)
+
+
+@dataclass(frozen=True)
+class SSLTeacherConfig:
+    """Method 7, for when no ImageNet weights exist: the teacher architecture pretrained with SimCLR on the
+    unlabeled pool (augmentation from `simclr`), then fine-tuned on the labels like any teacher."""
+
+    arch: str = one_of("resnet50", *TEACHERS)
+    image_size: int = _rule(lambda v: v == 0 or v >= 16, "must be 0 (the student's size) or >= 16 pixels", 0)
+    pretrain_epochs: int = positive(10)
+    pretrain_lr: float = positive(1e-3)
+    unfreeze: int = _unfreeze(-1)
+    epochs: int = positive(20)
+    lr: float = positive(1e-3)
+    weight_decay: float = non_negative(5e-4)
+
+
+SSL_TEACHER = "ssl_teacher"
+
+
+@dataclass(frozen=True)
+class KDRun:
+    """One distilled student: the teachers whose logits it learns from, averaged with these weights."""
+
+    teachers: dict[str, float] = field(default_factory=lambda: {"resnet50": 1.0})
 
 
 @dataclass(frozen=True)
@@ -151,9 +190,17 @@ class Params:
     student: StudentConfig = field(default_factory=StudentConfig)
     baseline: OptimConfig = field(default_factory=OptimConfig)
     simclr: SimCLRConfig = field(default_factory=SimCLRConfig)
-    finetune: OptimConfig = field(default_factory=OptimConfig)
-    teacher: TeacherConfig = field(default_factory=TeacherConfig)
+    finetune: FinetuneConfig = field(default_factory=FinetuneConfig)
+    teachers: dict[str, TeacherConfig] = field(default_factory=lambda: {"resnet50": TeacherConfig()})
+    ssl_teacher: SSLTeacherConfig = field(default_factory=SSLTeacherConfig)
     distill: DistillConfig = field(default_factory=DistillConfig)
+    distill_runs: dict[str, KDRun] = field(default_factory=lambda: {"kd": KDRun()})
+    hybrid: KDRun = field(default_factory=KDRun)
+
+    def teacher_size(self, name: str) -> int:
+        """The resolution a named teacher trains and predicts at."""
+        size = self.ssl_teacher.image_size if name == SSL_TEACHER else self.teachers[name].image_size
+        return size or self.data.image_size
 
 
 def _type_ok(value: Any, hint: Any) -> bool:
@@ -162,6 +209,27 @@ def _type_ok(value: Any, hint: Any) -> bool:
     if hint is int:
         return isinstance(value, int) and not isinstance(value, bool)
     return isinstance(value, hint)
+
+
+NAME = re.compile(r"[a-z][a-z0-9_]*")
+
+
+def _build_dict(hint: Any, raw: Any, key: str) -> dict:
+    """A `name -> value` section (teachers, distill runs): names become file and DVC stage names."""
+    if not isinstance(raw, dict) or not raw:
+        raise ConfigError(f"params.yaml: {key} must be a non-empty mapping of name -> settings, got {raw!r}")
+    _, value_hint = typing.get_args(hint)
+    out = {}
+    for name, value in raw.items():
+        if not isinstance(name, str) or not NAME.fullmatch(name):
+            raise ConfigError(f"params.yaml: {key}.{name}: names must be lower-case letters, digits and _")
+        if dataclasses.is_dataclass(value_hint):
+            out[name] = _build(value_hint, value, f"{key}.{name}.")
+        elif not _type_ok(value, value_hint) or value <= 0:
+            raise ConfigError(f"params.yaml: {key}.{name} = {value!r}: must be a number > 0")
+        else:
+            out[name] = value_hint(value)
+    return out
 
 
 def _build(cls: type, raw: Any, prefix: str) -> Any:
@@ -179,6 +247,9 @@ def _build(cls: type, raw: Any, prefix: str) -> Any:
         value, hint, key = raw[name], hints[name], prefix + name
         if dataclasses.is_dataclass(hint):
             values[name] = _build(hint, value, key + ".")
+            continue
+        if typing.get_origin(hint) is dict:
+            values[name] = _build_dict(hint, value, key)
             continue
         if not _type_ok(value, hint):
             type_name = hint.__name__ if isinstance(hint, type) else str(hint)
@@ -198,11 +269,31 @@ def _check_relations(p: Params) -> None:
             f"params.yaml: data.cache_size = {p.data.cache_size}: must be >= data.image_size "
             f"({p.data.image_size}); about 1.15x gives random crops room"
         )
-    if p.teacher.image_size > p.data.cache_size:
-        raise ConfigError(
-            f"params.yaml: data.cache_size = {p.data.cache_size}: must be >= teacher.image_size "
-            f"({p.teacher.image_size}); the cache holds what every consumer needs"
-        )
+    if SSL_TEACHER in p.teachers:
+        raise ConfigError(f"params.yaml: teachers.{SSL_TEACHER}: the name is taken by the self-supervised teacher")
+    for name in [*p.teachers, SSL_TEACHER]:
+        if p.teacher_size(name) > p.data.cache_size:
+            key = SSL_TEACHER if name == SSL_TEACHER else f"teachers.{name}"
+            raise ConfigError(
+                f"params.yaml: data.cache_size = {p.data.cache_size}: must be >= {key}.image_size "
+                f"({p.teacher_size(name)}); the cache holds what every consumer needs"
+            )
+    archs = {**{f"teachers.{n}": t.arch for n, t in p.teachers.items()}, SSL_TEACHER: p.ssl_teacher.arch}
+    for key, arch in archs.items():
+        size = p.teacher_size(key.removeprefix("teachers."))
+        if arch == "vgg16" and size < 32:
+            raise ConfigError(
+                f"params.yaml: {key}.image_size: vgg16 needs >= 32 pixels (five 2x poolings), it would get "
+                f"{size}; set {key}.image_size: 32 and data.cache_size >= 32"
+            )
+    for name in p.distill_runs:
+        if name in ("baseline", "simclr", "hybrid"):
+            raise ConfigError(f"params.yaml: distill_runs.{name}: the name is taken by another method's student")
+    known = [*p.teachers, SSL_TEACHER]
+    for key, run in [*(("distill_runs." + n, r) for n, r in p.distill_runs.items()), ("hybrid", p.hybrid)]:
+        for name in run.teachers:
+            if name not in known:
+                raise ConfigError(f"params.yaml: {key}.teachers.{name}: no such teacher; known: {', '.join(known)}")
     if p.data.source == "folder" and not p.data.folder:
         raise ConfigError(
             "params.yaml: data.folder = '': data.source=folder needs the path of a folder of class folders"

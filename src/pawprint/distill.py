@@ -7,21 +7,60 @@
   computed once; each epoch the student trains on one of the K views, drawn at random. The teacher runs
   K times per image in all instead of once per epoch.
 
-Teacher and student may see different resolutions (a teacher fine-tuned at 96 px teaching a 64 px student):
-each view is cropped once at the larger size and resized for each, so both see the same crop.
+The teacher side is one or several fine-tuned teachers (`Teachers`): an ensemble averages their logits with
+weights. Teachers and student may see different resolutions (a teacher fine-tuned at 96 px teaching a 64 px
+student): each view is cropped once at the largest size and resized for each, so all see the same crop.
 """
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import torch
+from torch import nn
 
+from pawprint import models
 from pawprint.augment import SupervisedAugment, model_input, resize
 from pawprint.config import DistillConfig
 from pawprint.data.loaders import ArrayDataset
 from pawprint.losses import kd_loss
 from pawprint.models import Classifier
 from pawprint.training import Module
+
+
+class Teachers(nn.Module):
+    """Frozen teachers whose logits are averaged with weights; each sees a view at its own resolution.
+
+    Logits rather than probabilities are averaged, as the study does; with one teacher it is that teacher.
+    """
+
+    def __init__(self, members: list[tuple[Classifier, int, float]]):
+        super().__init__()
+        self.members = nn.ModuleList(m.eval().requires_grad_(False) for m, _, _ in members)
+        self.sizes = [size for _, size, _ in members]
+        total = sum(w for _, _, w in members)
+        self.weights = [w / total for _, _, w in members]
+        self.image_size = max(self.sizes)
+
+    @classmethod
+    def load(cls, weighted_paths: dict[Path, float]) -> Teachers:
+        members = []
+        for path, weight in weighted_paths.items():
+            model, meta = models.load(path)
+            members.append((model, meta["image_size"], weight))
+        return cls(members)
+
+    def train(self, mode: bool = True):
+        return super().train(False)  # batch-norm statistics stay those of fine-tuning
+
+    def forward(self, view: torch.Tensor) -> torch.Tensor:
+        """Weighted mean logits for a float view in [0, 1] cropped at `image_size` or larger."""
+        out = None
+        for model, size, weight in zip(self.members, self.sizes, self.weights):
+            logits = weight * model(model_input(view, size)).float()
+            out = logits if out is None else out + logits
+        return out
 
 
 class CachedViews(torch.utils.data.Dataset):
@@ -41,15 +80,14 @@ class CachedViews(torch.utils.data.Dataset):
 
 @torch.inference_mode()
 def cache_views(
-    teacher: Classifier,
-    teacher_size: int,
+    teacher: Teachers,
     data: ArrayDataset,
     augment: SupervisedAugment,
     student_size: int,
     k: int,
     batch_size: int = 256,
 ) -> CachedViews:
-    teacher = teacher.eval().to(memory_format=torch.channels_last)
+    teacher = teacher.to(memory_format=torch.channels_last)
     views, logits = [], []
     for start in range(0, len(data), batch_size):
         images = torch.from_numpy(np.ascontiguousarray(data.images[start : start + batch_size]))
@@ -58,14 +96,14 @@ def cache_views(
             view = augment.view(images)
             stored = (resize(view, student_size) * 255).round().to(torch.uint8)  # as the student will see it
             batch_views.append(stored)
-            batch_logits.append(teacher(model_input(view, teacher_size)).float())
+            batch_logits.append(teacher(view))
         views.append(torch.stack(batch_views, 1))
         logits.append(torch.stack(batch_logits, 1))
     return CachedViews(torch.cat(views), data.labels, torch.cat(logits))
 
 
 class Distill(Module):
-    """`augment` crops at max(student, teacher) resolution; with `teacher=None` batches come from CachedViews."""
+    """`augment` crops at max(student, teachers) resolution; with `teacher=None` batches come from CachedViews."""
 
     def __init__(
         self,
@@ -73,21 +111,13 @@ class Distill(Module):
         augment: SupervisedAugment,
         image_size: int,
         cfg: DistillConfig,
-        teacher: Classifier | None = None,
-        teacher_size: int | None = None,
+        teacher: Teachers | None = None,
     ):
         super().__init__(student, augment, image_size, cfg)
         self.cfg = cfg
-        self.teacher = teacher.eval().requires_grad_(False) if teacher is not None else None
-        self.teacher_size = teacher_size or image_size
-        # The frozen teacher is rebuilt from its own checkpoint, so resumable checkpoints leave it out.
+        self.teacher = teacher
+        # The frozen teachers are rebuilt from their own checkpoints, so resumable checkpoints leave them out.
         self.strict_loading = False
-
-    def train(self, mode: bool = True):
-        super().train(mode)
-        if self.teacher is not None:
-            self.teacher.eval()  # the teacher's batch-norm statistics stay frozen
-        return self
 
     def on_save_checkpoint(self, checkpoint) -> None:
         state = checkpoint["state_dict"]
@@ -102,7 +132,7 @@ class Distill(Module):
             return model_input(views, self.image_size), labels, teacher_logits
         images, labels = batch
         view = self.augment.view(images)
-        return model_input(view, self.image_size), labels, model_input(view, self.teacher_size)
+        return model_input(view, self.image_size), labels, view
 
     def training_loss(self, batch):
         x, y, teacher_side = batch
@@ -110,7 +140,7 @@ class Distill(Module):
             teacher_logits = teacher_side
         else:
             with torch.no_grad():
-                teacher_logits = self.teacher(teacher_side)
+                teacher_logits = self.teacher(teacher_side.contiguous(memory_format=torch.channels_last))
         logits = self(x)
         cfg = self.cfg
         loss = kd_loss(

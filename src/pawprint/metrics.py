@@ -6,6 +6,8 @@ study's tables report it.
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 from sklearn.metrics import accuracy_score, confusion_matrix, precision_recall_fscore_support
 
@@ -32,3 +34,12 @@ def classification(y_true: np.ndarray, y_pred: np.ndarray, classes: list[str]) -
         },
         "confusion_matrix": cm.tolist(),
     }
+
+
+def flat(prefix: str, result: dict) -> dict[str, float]:
+    """MLflow metric names for one model's result: `<prefix>/accuracy`, `<prefix>/class/<name>/recall`, ..."""
+    out = {f"{prefix}/{k}": v for k, v in result.items() if isinstance(v, float)}
+    for name, values in result["per_class"].items():
+        safe = re.sub(r"[^\w\-. ]", "_", name)  # MLflow accepts letters, digits, _ - . space and /
+        out.update({f"{prefix}/class/{safe}/{k}": v for k, v in values.items() if k != "support"})
+    return out

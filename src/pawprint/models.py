@@ -24,9 +24,48 @@ class Classifier(nn.Module):
         self.backbone = backbone
         self.head = head
         self.feature_dim = feature_dim
+        self.frozen: list[nn.Module] = []  # a plain list: frozen blocks stay registered under backbone only
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.head(self.backbone(x))
+
+    def train(self, mode: bool = True):
+        super().train(mode)
+        for block in self.frozen:  # frozen blocks keep their batch-norm statistics too
+            block.eval()
+        return self
+
+    def blocks(self) -> list[nn.Module]:
+        """The backbone's stages from input to output: the unit of `unfreeze`.
+
+        ResNet50: the stem and its four stages; VGG16: its five conv blocks (each ends in a max-pool);
+        MobileNetV2: its 19 feature blocks; small CNN: its two conv blocks and the dense layer.
+        """
+        net = self.backbone
+        if isinstance(net, torchvision.models.ResNet):
+            return [nn.ModuleList([net.conv1, net.bn1]), net.layer1, net.layer2, net.layer3, net.layer4]
+        layers = list(net[0]) if isinstance(net[0], nn.Sequential) else list(net)
+        if isinstance(net[0], nn.Sequential) and not any(isinstance(m, nn.MaxPool2d) for m in layers):
+            return layers  # MobileNetV2 features
+        groups, current = [], []
+        for layer in layers:
+            current.append(layer)
+            if isinstance(layer, (nn.MaxPool2d, nn.Linear)):
+                groups.append(nn.ModuleList(current))
+                current = []
+        if current and any(p.numel() for m in current for p in m.parameters()):
+            groups.append(nn.ModuleList(current))
+        elif current:
+            groups[-1].extend(current)  # a trailing activation belongs to the block before it
+        return groups
+
+    def freeze(self, trainable_blocks: int) -> None:
+        """Train only the head and the last `trainable_blocks` blocks (-1: everything, 0: the head only)."""
+        blocks = self.blocks()
+        self.frozen = [] if trainable_blocks < 0 else blocks[: max(0, len(blocks) - trainable_blocks)]
+        self.requires_grad_(True)
+        for block in self.frozen:
+            block.requires_grad_(False)
 
 
 def _mobilenet_v2(num_classes: int, image_size: int, stem_stride: int = 2) -> Classifier:

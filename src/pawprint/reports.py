@@ -1,18 +1,35 @@
-"""Human-readable results: the comparison table of the study and confusion-matrix pictures."""
+"""What people read: the comparison table of one run, its figures, and the study across many runs.
+
+Figures are PNG files drawn with matplotlib's Agg backend (no display needed); tables are Markdown.
+"""
 
 from __future__ import annotations
 
+import csv
+import math
 from pathlib import Path
 
 from pawprint.paths import atomic_path
 
 
-def confusion_png(cm: list[list[int]], classes: list[str], title: str, path: Path) -> None:
+def _pyplot():
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    return plt
+
+
+def _save(fig, path: Path) -> None:
+    fig.tight_layout()
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=100)
+    _pyplot().close(fig)
+
+
+def confusion_png(cm: list[list[int]], classes: list[str], title: str, path: Path) -> None:
+    plt = _pyplot()
     size = max(3.5, 0.45 * len(classes) + 2)
     fig, ax = plt.subplots(figsize=(size, size))
     ax.imshow(cm, cmap="Blues")
@@ -20,23 +37,82 @@ def confusion_png(cm: list[list[int]], classes: list[str], title: str, path: Pat
     ax.set_yticks(range(len(classes)), classes)
     ax.set_xlabel("predicted")
     ax.set_ylabel("true")
-    ax.set_title(title)
+    ax.set_title(title, fontsize=9)
     peak = max(max(row) for row in cm) or 1
     for i, row in enumerate(cm):
         for j, value in enumerate(row):
             ax.text(j, i, str(value), ha="center", va="center", color="white" if value > peak / 2 else "black")
-    fig.tight_layout()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png", dpi=100)
-    plt.close(fig)
+    _save(fig, path)
 
 
-def _pct(value: float) -> str:
-    return f"{100 * value:.1f}"
+def accuracy_png(models: dict[str, dict], path: Path) -> None:
+    """Test accuracy per model, students and teachers told apart by colour."""
+    plt = _pyplot()
+    names = list(models)
+    fig, ax = plt.subplots(figsize=(max(5, 0.8 * len(names) + 2), 3.5))
+    colours = ["tab:blue" if models[n]["kind"] == "student" else "tab:gray" for n in names]
+    accs = [100 * models[n]["test"]["accuracy"] for n in names]
+    ax.bar(names, accs, color=colours)
+    for i, a in enumerate(accs):
+        ax.text(i, a + 1, f"{a:.1f}", ha="center", fontsize=8)
+    ax.set_ylabel("test accuracy %")
+    ax.set_ylim(0, 105)
+    ax.set_title("students (blue) and teachers (grey)", fontsize=9)
+    ax.tick_params(axis="x", rotation=30)
+    _save(fig, path)
 
 
-def summary_markdown(rows: list[dict], classes: list[str], title: str) -> str:
-    """`rows`: one per model with method, model, unlabeled_size, test metrics and training metadata."""
+def per_class_png(models: dict[str, dict], classes: list[str], path: Path) -> None:
+    """Per-class accuracy (the share of each class's test images classified right), grouped by class."""
+    plt = _pyplot()
+    names = list(models)
+    width = 0.8 / len(names)
+    fig, ax = plt.subplots(figsize=(max(6, 0.5 * len(classes) * len(names) / 2 + 3), 3.8))
+    for i, name in enumerate(names):
+        accs = [100 * models[name]["test"]["per_class"][c]["accuracy"] for c in classes]
+        ax.bar([j + i * width for j in range(len(classes))], accs, width, label=name)
+    ax.set_xticks([j + 0.4 - width / 2 for j in range(len(classes))], classes)
+    ax.set_ylabel("per-class accuracy %")
+    ax.set_ylim(0, 105)
+    ax.legend(fontsize=7, ncol=min(4, len(names)))
+    _save(fig, path)
+
+
+def read_curves(path: Path) -> dict[str, list[tuple[int, float]]]:
+    """`plots/<kind>/<model>.csv` as {metric: [(epoch, value), ...]}, skipping empty cells."""
+    curves: dict[str, list[tuple[int, float]]] = {}
+    with open(path, newline="") as fh:
+        for row in csv.DictReader(fh):
+            for key, value in row.items():
+                if key != "epoch" and value not in ("", None):
+                    curves.setdefault(key, []).append((int(row["epoch"]), float(value)))
+    return curves
+
+
+def curves_png(curves: dict[str, dict[str, list[tuple[int, float]]]], path: Path) -> None:
+    """Train and val loss per epoch, one panel per trained model."""
+    plt = _pyplot()
+    cols = min(4, len(curves))
+    rows = math.ceil(len(curves) / cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(3.2 * cols, 2.6 * rows), squeeze=False)
+    for ax, (name, series) in zip(axes.flat, curves.items()):
+        for key in ("train/loss", "val/loss"):
+            if key in series:
+                ax.plot(*zip(*series[key]), label=key.split("/")[0])
+        ax.set_title(name, fontsize=9)
+        ax.set_xlabel("epoch", fontsize=8)
+        ax.legend(fontsize=7)
+    for ax in list(axes.flat)[len(curves) :]:
+        ax.axis("off")
+    _save(fig, path)
+
+
+def _pct(value: float | None) -> str:
+    return "-" if value is None else f"{100 * value:.1f}"
+
+
+def summary_markdown(models: dict[str, dict], classes: list[str], title: str) -> str:
+    """`models`: name -> {kind, method, unlabeled_size, training, test}, as `evaluate` writes them."""
     lines = [
         f"# {title}",
         "",
@@ -44,20 +120,21 @@ def summary_markdown(rows: list[dict], classes: list[str], title: str) -> str:
         "| epochs to best | epochs run | wall time s |",
         "|---|---|---|---|---|---|---|---|---|---|",
     ]
-    for r in rows:
-        m = r["test"]
+    for name, r in models.items():
+        m, t = r["test"], r["training"]
+        pool = r["unlabeled_size"] if r["unlabeled_size"] is not None else "-"
         lines.append(
-            f"| {r['method']} | {r['model']} | {r['unlabeled_size']} | {_pct(m['accuracy'])} "
+            f"| {r['method']} | {name} | {pool} | {_pct(m['accuracy'])} "
             f"| {_pct(m['macro_precision'])} | {_pct(m['macro_recall'])} | {_pct(m['macro_f1'])} "
-            f"| {r['best_epoch']} | {r['epochs']} | {r['wall_time_s']:.0f} |"
+            f"| {t['best_epoch']} | {t['epochs']} | {t['wall_time_s']:.0f} |"
         )
     lines += ["", "## Per class (precision / recall / F1 / accuracy, %)", ""]
     lines.append("| model | " + " | ".join(classes) + " |")
     lines.append("|---|" + "---|" * len(classes))
-    for r in rows:
+    for name, r in models.items():
         cells = [
             "/".join(_pct(pc[k]) for k in ("precision", "recall", "f1", "accuracy"))
             for pc in (r["test"]["per_class"][c] for c in classes)
         ]
-        lines.append(f"| {r['model']} | " + " | ".join(cells) + " |")
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"

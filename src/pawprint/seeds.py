@@ -15,7 +15,7 @@ import subprocess
 import time
 from pathlib import Path
 
-MODELS = {"train_baseline": "baseline", "finetune_simclr": "simclr", "distill": "distill", "train_teacher": "teacher"}
+SUFFIX = ".accuracy"
 
 
 def run_seed(seed: int, name: str) -> None:
@@ -23,27 +23,28 @@ def run_seed(seed: int, name: str) -> None:
 
 
 def accuracies(names: list[str]) -> dict[str, dict[str, float]]:
-    """Test accuracy per experiment and model, from `dvc exp show --csv`."""
+    """Test accuracy per experiment and model, from `dvc exp show --csv` (columns `<model>.accuracy` of
+    metrics/evaluate.json)."""
     out = subprocess.run(["dvc", "exp", "show", "--csv", "-A"], capture_output=True, text=True, check=True).stdout
     rows = {r["Experiment"]: r for r in csv.DictReader(io.StringIO(out)) if r.get("Experiment") in names}
     result = {}
     for name, row in rows.items():
         result[name] = {
-            model: float(next(v for k, v in row.items() if k.endswith(f"{model}.accuracy"))) for model in MODELS
+            k.rsplit(":", 1)[-1].removesuffix(SUFFIX): float(v) for k, v in row.items() if k.endswith(SUFFIX) and v
         }
     return result
 
 
 def table(results: dict[str, dict[str, float]], names: list[str], seeds: list[int], minutes: list[float]) -> str:
     lines = [
-        "| method | model | " + " | ".join(f"seed {s}" for s in seeds) + " | mean | std |",
-        "|---" * (len(seeds) + 4) + "|",
+        "| model | " + " | ".join(f"seed {s}" for s in seeds) + " | mean | std |",
+        "|---" * (len(seeds) + 3) + "|",
     ]
-    for model, method in MODELS.items():
+    for model in results[names[0]]:
         accs = [results[name][model] for name in names]
         cells = " | ".join(f"{a:.3f}" for a in accs)
         std = statistics.stdev(accs) if len(accs) > 1 else 0.0
-        lines.append(f"| {method} | {model} | {cells} | {statistics.mean(accs):.3f} | {std:.3f} |")
+        lines.append(f"| {model} | {cells} | {statistics.mean(accs):.3f} | {std:.3f} |")
     lines.append("")
     lines.append("Minutes per run: " + ", ".join(f"{m:.1f}" for m in minutes))
     return "\n".join(lines) + "\n"

@@ -29,6 +29,8 @@ def augment_from(cfg: SimCLRConfig, image_size: int) -> SimCLRAugment:
 
 
 class SimCLR(Module):
+    has_accuracy = False  # no labels: epochs are always selected on the contrastive val loss
+
     def __init__(self, model: Classifier, cfg: SimCLRConfig, image_size: int, distributed: bool = False):
         super().__init__(model, augment_from(cfg, image_size), image_size, cfg)
         dim = model.feature_dim

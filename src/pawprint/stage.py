@@ -21,6 +21,9 @@ from pawprint.paths import atomic_path
 
 SPLITS_DIR = Path("data/splits")
 MODELS_DIR = Path("models")
+STUDENTS_DIR = MODELS_DIR / "students"  # what evaluation compares: one file per method
+TEACHERS_DIR = MODELS_DIR / "teachers"  # what distillation reads, evaluated too
+PRETRAINED_DIR = MODELS_DIR / "pretrained"  # SimCLR backbones, inputs to fine-tuning only
 METRICS_DIR = Path("metrics")
 PLOTS_DIR = Path("plots")
 
@@ -54,6 +57,23 @@ def seed_all(seed: int) -> None:
     torch.manual_seed(seed)
 
 
+def argument(choices: list[str], what: str) -> str:
+    """The variant a foreach stage runs (`python stages/x.py <name>`), checked against params."""
+    name = sys.argv[1] if len(sys.argv) > 1 else ""
+    if name not in choices:
+        raise PawprintError(f"{what} {name!r} is not in params.yaml; known: {', '.join(choices)} (see dvc.yaml)")
+    return name
+
+
+def metrics_path(model: Path) -> Path:
+    """`models/students/kd.pt` -> `metrics/students/kd.json`: one folder per kind, as evaluation reads them."""
+    return METRICS_DIR / model.parent.name / f"{model.stem}.json"
+
+
+def plots_path(model: Path) -> Path:
+    return PLOTS_DIR / model.parent.name / f"{model.stem}.csv"
+
+
 def select(params: config.Params, *keys: str) -> dict[str, Any]:
     """The dotted params a stage depends on (a key names a value or a whole section)."""
     flat = config.flatten(params)
@@ -73,6 +93,7 @@ def train_and_save(
     name: str,
     params: config.Params,
     *,
+    out: Path,
     module,
     train_set,
     val_set,
@@ -81,8 +102,9 @@ def train_and_save(
     inputs: list[Path],
     method: str,
     save: Callable[[Path], None],
+    callbacks: tuple = (),
 ) -> None:
-    """Fit `module` under an MLflow run, then write `models/<name>.pt`, metrics and plots."""
+    """Fit `module` under the MLflow run of stage `name`, then write the model `out`, its metrics and plots."""
     from pawprint.data.loaders import loader
     from pawprint.tracking import stage_run
     from pawprint.training import fit, resume_key
@@ -99,11 +121,11 @@ def train_and_save(
             train=params.train,
             max_epochs=max_epochs,
             run=run,
-            plots_csv=PLOTS_DIR / f"{name}.csv",
+            plots_csv=plots_path(out),
             key=resume_key(name, tracked, inputs),
+            callbacks=callbacks,
         )
-        checkpoint = MODELS_DIR / f"{name}.pt"
-        save(checkpoint)
+        save(out)
         best = next(r for r in result.history if r["epoch"] == result.best_epoch)
         summary = {
             **{k: v for k, v in best.items() if k.startswith("val/")},
@@ -111,10 +133,10 @@ def train_and_save(
             "epochs": result.epochs_run,
             "wall_time_s": round(result.wall_time_s, 2),
         }
-        write_json(METRICS_DIR / f"{name}.json", summary)
+        write_json(metrics_path(out), summary)
         run.log_metrics({f"best/{k}" if "/" in k else k: v for k, v in summary.items()})
-        run.log_artifact(checkpoint, "model")
-        run.log_artifact(PLOTS_DIR / f"{name}.csv", "plots")
+        run.log_artifact(out, "model")
+        run.log_artifact(plots_path(out), "plots")
 
 
 def num_classes() -> int:
@@ -127,6 +149,7 @@ def supervised(
     name: str,
     params: config.Params,
     *,
+    out: Path,
     model,
     arch: str,
     optim,
@@ -134,12 +157,16 @@ def supervised(
     method: str,
     extra_inputs: tuple[Path, ...] = (),
     image_size: int | None = None,
+    probe_epochs: int = 0,
 ) -> None:
-    """Train `model` with labels (baseline, teacher, SimCLR fine-tuning): labeled split, best epoch on val."""
+    """Train `model` with labels (baseline, teachers, fine-tuning): labeled split, best epoch on val.
+
+    `probe_epochs`: train the head alone first (a linear probe on a pretrained backbone), then everything.
+    """
     from pawprint import models
     from pawprint.augment import SupervisedAugment
     from pawprint.data import cache, loaders
-    from pawprint.training import Module
+    from pawprint.training import LinearProbeFirst, Module
 
     labeled, val = cache.load(SPLITS_DIR, "labeled"), cache.load(SPLITS_DIR, "val")
     size = image_size or params.data.image_size
@@ -147,6 +174,8 @@ def supervised(
     train_and_save(
         name,
         params,
+        out=out,
+        callbacks=(LinearProbeFirst(probe_epochs),) if probe_epochs else (),
         module=module,
         train_set=loaders.labeled(labeled),
         val_set=loaders.labeled(val),

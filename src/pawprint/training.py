@@ -31,7 +31,7 @@ from typing import Any
 import pytorch_lightning as pl
 import torch
 import torch.nn.functional as F
-from pytorch_lightning.callbacks import EarlyStopping, ModelCheckpoint
+from pytorch_lightning.callbacks import BackboneFinetuning, EarlyStopping, ModelCheckpoint
 from pytorch_lightning.plugins.io import TorchCheckpointIO
 
 from pawprint import device
@@ -41,10 +41,13 @@ from pawprint.paths import atomic_path, digest, resume_dir
 from pawprint.tracking import StageRun
 
 MONITOR = "val/loss"
+MODES = {"val/loss": "min", "val/accuracy": "max"}
 
 
 class Module(pl.LightningModule):
     """Supervised training of `model` on augmented labeled batches; subclasses change the training loss."""
+
+    has_accuracy = True  # logs val/accuracy, so `train.monitor` may select epochs on it
 
     def __init__(self, model: torch.nn.Module, augment, image_size: int, optim: OptimConfig):
         super().__init__()
@@ -64,6 +67,11 @@ class Module(pl.LightningModule):
     def on_after_batch_transfer(self, batch, dataloader_idx: int):
         images, labels = batch
         return self._prepare(images, self.trainer.training), labels
+
+    @property
+    def backbone(self) -> torch.nn.Module:
+        """For Lightning's BackboneFinetuning (the linear probe); a property, so it is not registered twice."""
+        return self.model.backbone
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.model(x)
@@ -148,6 +156,20 @@ class PatientEarlyStopping(EarlyStopping):
             super().on_validation_end(trainer, pl_module)
 
 
+class LinearProbeFirst(BackboneFinetuning):
+    """A linear probe for `epochs` epochs (backbone frozen, batch-norm included), then the whole network.
+
+    The backbone joins the optimizer at the head's current learning rate and follows it from then on
+    (Lightning's default would start it 10x lower and grow it 1.5x per epoch).
+    """
+
+    def __init__(self, epochs: int):
+        super().__init__(unfreeze_backbone_at_epoch=epochs, lambda_func=lambda _: 1.0, backbone_initial_ratio_lr=1.0)
+
+    def freeze_before_training(self, pl_module) -> None:
+        self.freeze(pl_module.backbone, train_bn=False)
+
+
 class AtomicCheckpointIO(TorchCheckpointIO):
     """Lightning writes checkpoints in place; a kill mid-write would leave a truncated `last.ckpt` that the
     next run could not resume from. Write to a temporary sibling and rename instead."""
@@ -226,12 +248,15 @@ def fit(
     run: StageRun | None,
     plots_csv: Path,
     key: str,
+    callbacks: tuple = (),
 ) -> FitResult:
     """Train to early stop, then load the best epoch's weights into `module`."""
     _quiet_lightning()
     start = time.time()
     with checkpoint_dir(resume_dir() / stage, key, resume=train.resume) as ckpt_dir:
-        best = ModelCheckpoint(dirpath=ckpt_dir, filename="best", monitor=MONITOR, mode="min", save_last=True)
+        monitor = train.monitor if module.has_accuracy else MONITOR
+        mode = MODES[monitor]
+        best = ModelCheckpoint(dirpath=ckpt_dir, filename="best", monitor=monitor, mode=mode, save_last=True)
         log = EpochLog(run, plots_csv)
         trainer = pl.Trainer(
             max_epochs=max_epochs,
@@ -241,9 +266,10 @@ def fit(
             plugins=[AtomicCheckpointIO()],
             callbacks=[
                 best,
-                PatientEarlyStopping(train.min_epochs, MONITOR, patience=train.patience, mode="min"),
+                PatientEarlyStopping(train.min_epochs, monitor, patience=train.patience, mode=mode),
                 log,
                 RngState(),
+                *callbacks,
             ],
             logger=False,
             num_sanity_val_steps=0,
@@ -258,7 +284,9 @@ def fit(
         state = torch.load(best.best_model_path, map_location="cpu", weights_only=True)["state_dict"]
         module.load_state_dict(state)
         log.write_csv()
-    best_row = min(log.rows, key=lambda r: r.get(MONITOR, float("inf")))
+    # The epoch ModelCheckpoint kept: ties go to the earliest, as there.
+    sign = 1 if mode == "min" else -1
+    best_row = min(log.rows, key=lambda r: sign * r.get(monitor, sign * float("inf")))
     return FitResult(
         best_epoch=int(best_row["epoch"]),
         epochs_run=len(log.rows),

@@ -32,6 +32,6 @@ def test_two_parallel_queue_workers_share_the_mlflow_store(pipeline_repo):
     exp = client.get_experiment_by_name("pawprint")
     runs = client.search_runs([exp.experiment_id], max_results=1000)
     assert all(r.info.status == "FINISHED" for r in runs)
-    for stage in ("split", "distill", "evaluate"):
+    for stage in ("split", "distill@kd", "evaluate"):
         names = {r.data.tags["dvc_exp"] for r in runs if r.data.tags["stage"] == stage}
         assert len(names) == 2 and "workspace" not in names, (stage, names)

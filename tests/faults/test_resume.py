@@ -48,10 +48,10 @@ def weights(path: Path) -> dict:
 
 def test_killed_training_resumes_to_the_same_weights(split_repo):
     repo, env = split_repo
-    model = repo / "models" / "train_baseline.pt"
+    model = repo / "models" / "students" / "baseline.pt"
     stage("train_baseline", repo, env)
     reference = weights(model)
-    reference_metrics = (repo / "metrics" / "train_baseline.json").read_text()
+    reference_metrics = (repo / "metrics" / "students" / "baseline.json").read_text()
     model.unlink()
     resume = repo / ".cache" / "pawprint" / "resume" / "train_baseline"
     assert not [p for p in resume.iterdir() if p.is_dir()]  # a finished stage cleans up after itself
@@ -75,9 +75,9 @@ def test_killed_training_resumes_to_the_same_weights(split_repo):
     assert reference and resumed.keys() == reference.keys()
     unequal = [k for k in reference if not torch.equal(reference[k], resumed[k])]
     assert unequal == []
-    assert (repo / "metrics" / "train_baseline.json").read_text().split('"wall_time_s"')[0] == reference_metrics.split(
-        '"wall_time_s"'
-    )[0]
+    assert (repo / "metrics" / "students" / "baseline.json").read_text().split('"wall_time_s"')[
+        0
+    ] == reference_metrics.split('"wall_time_s"')[0]
 
     from mlflow.tracking import MlflowClient
 

@@ -1,0 +1,315 @@
+"""`make bench`: images per second of every stage, three ways, measured side by side in one run.
+
+- (a) project: the stage's real Lightning module and data path (decoded uint8 cache, batched tensor
+  augmentation, channels-last, `precision: auto`), timed between training steps;
+- (b) plain PyTorch: `torchvision.datasets.ImageFolder` + `DataLoader` (defaults: no workers) decoding the
+  JPEGs every epoch, torchvision / lightly PIL transforms, fp32, default layout, a hand-written loop with the
+  same model, loss, optimizer and batch size;
+- (c) ceiling: the model alone on tensors already in memory, with (a)'s precision and layout.
+
+The three alternate within one child process per (stage, size), and each number is the median of several
+repetitions; the child's peak resident memory is reported for the stage. Also: the teacher's cost of
+caching K views (distillation), and the time of a `dvc repro` with nothing to do in this repository.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing as mp
+import resource
+import statistics
+import subprocess
+import time
+from pathlib import Path
+
+STAGES = ["pretrain_simclr", "train_teacher", "distill_cached", "distill_on_the_fly", "train_baseline", "evaluate"]
+DEFAULT_DATA = Path(__file__).resolve().parents[3] / "shared" / "datasets" / "petimages-4k" / "PetImages"
+
+
+def _files(root: Path, count: int, cache_size: int):
+    """The first `count` usable photos, decoded once for (a) and (c); (b) re-reads the same files."""
+    from pawprint.data.cache import decode_all, scan
+
+    files, labels, classes = scan(root)
+    order = sorted(range(len(files)), key=lambda i: (i % 97, i))  # both classes, deterministic
+    picked = [i for i in order][: int(count * 1.05) + 8]
+    decoded = decode_all([files[i] for i in picked], cache_size)
+    keep = [(files[i], labels[i], d) for i, d in zip(picked, decoded) if not isinstance(d, str)][:count]
+    return keep, classes
+
+
+def _median_rate(fn, repeats: int) -> float:
+    return statistics.median(fn() for _ in range(repeats))
+
+
+class _Timer:
+    """Lightning callback: wall time from the end of the warm-up steps to the last step."""
+
+    def __init__(self, warmup: int):
+        import pytorch_lightning as pl
+
+        class Cb(pl.Callback):
+            def on_train_batch_end(cb, trainer, module, outputs, batch, batch_idx):
+                if trainer.global_step == warmup:
+                    self.start = time.perf_counter()
+                self.end = time.perf_counter()
+
+        self.callback = Cb()
+        self.start = self.end = 0.0
+
+
+def _project(stage: str, size: int, data, classes, batch: int, steps: int, warmup: int) -> tuple[float, float]:
+    """(a): images/s of the stage's own training step; for the cached distillation also the caching cost."""
+    import numpy as np
+    import pytorch_lightning as pl
+    import torch
+
+    from pawprint import config, device, inference, models
+    from pawprint.augment import SupervisedAugment
+    from pawprint.data.loaders import ArrayDataset, loader
+    from pawprint.distill import Distill, Teachers, cache_views
+    from pawprint.ssl import SimCLR
+    from pawprint.training import Module
+
+    images = np.stack([d for _, _, d in data])
+    labels = np.array([lab for _, lab, _ in data])
+    dataset = ArrayDataset(images, labels)
+    n = len(classes)
+    if stage == "evaluate":
+        model = models.build("mobilenet_v2", n, size)
+        inference.logits(model, images[: batch * 2], size, batch)
+        start = time.perf_counter()
+        inference.logits(model, images, size, batch)
+        return len(images) / (time.perf_counter() - start), 0.0
+    optim = config.OptimConfig(epochs=1, lr=1e-3)
+    augment = SupervisedAugment(size, 0.5, True)
+    cache_rate = 0.0
+    if stage == "pretrain_simclr":
+        module = SimCLR(models.build("mobilenet_v2", n, size), config.SimCLRConfig(), size)
+    elif stage == "train_teacher":
+        module = Module(models.build("resnet50", n, size), augment, size, optim)
+    elif stage == "train_baseline":
+        module = Module(models.build("mobilenet_v2", n, size), augment, size, optim)
+    else:
+        teachers = Teachers([(models.build("resnet50", n, size), size, 1.0)])
+        cfg = config.DistillConfig()
+        student = models.build("mobilenet_v2", n, size)
+        if stage == "distill_cached":
+            start = time.perf_counter()
+            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=device.precision("auto", size) != "32-true"):
+                dataset = cache_views(teachers, dataset, augment, size, k=1)
+            cache_rate = len(images) / (time.perf_counter() - start)
+            module = Distill(student, augment, size, cfg)
+        else:
+            module = Distill(student, augment, size, cfg, teacher=teachers)
+    timer = _Timer(warmup)
+    trainer = pl.Trainer(
+        max_steps=warmup + steps,
+        accelerator=device.accelerator(),
+        devices=1,
+        precision=device.precision("auto", size),
+        callbacks=[timer.callback],
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        limit_val_batches=0,
+        num_sanity_val_steps=0,
+    )
+    trainer.fit(module, loader(dataset, batch, train=True))
+    return batch * steps / (timer.end - timer.start), cache_rate
+
+
+def _plain(stage: str, size: int, data, classes, batch: int, steps: int, warmup: int) -> float:
+    """(b): the reference a PyTorch user would write first."""
+    import torch
+    import torch.nn.functional as F
+    import torchvision
+    from torchvision import transforms as T
+
+    from pawprint import models
+
+    files = {str(path) for path, _, _ in data}
+    root = data[0][0].parents[1]
+    norm = T.Normalize((0.485, 0.456, 0.406), (0.229, 0.224, 0.225))
+    if stage == "pretrain_simclr":
+        from lightly.transforms import SimCLRTransform
+
+        transform = SimCLRTransform(input_size=size)
+    elif stage == "evaluate":
+        transform = T.Compose([T.Resize(size), T.CenterCrop(size), T.ToTensor(), norm])
+    else:
+        transform = T.Compose([T.RandomResizedCrop(size, (0.5, 1.0)), T.RandomHorizontalFlip(), T.ToTensor(), norm])
+    folder = torchvision.datasets.ImageFolder(root, transform=transform, is_valid_file=lambda p: p in files)
+    shuffle = stage != "evaluate"
+    dl = torch.utils.data.DataLoader(folder, batch_size=batch, shuffle=shuffle, drop_last=shuffle)
+    n = len(classes)
+    arch = "resnet50" if stage == "train_teacher" else "mobilenet_v2"
+    model = models.build(arch, n, size)
+    teacher = models.build("resnet50", n, size).eval() if stage.startswith("distill") else None
+    head = None
+    if stage == "pretrain_simclr":
+        from lightly.loss import NTXentLoss
+        from lightly.models.modules import SimCLRProjectionHead
+
+        head = SimCLRProjectionHead(model.feature_dim, model.feature_dim, 128)
+        loss_fn = NTXentLoss(0.5)
+    params = list(model.parameters()) + (list(head.parameters()) if head else [])
+    opt = torch.optim.AdamW(params, lr=1e-3)
+    done, start = 0, 0.0
+    while True:
+        for x, y in dl:
+            if done == warmup:
+                start = time.perf_counter()
+            if stage == "evaluate":
+                with torch.no_grad():
+                    model.eval()(x)
+            else:
+                if stage == "pretrain_simclr":
+                    loss = loss_fn(head(model.backbone(x[0])), head(model.backbone(x[1])))
+                elif teacher is not None:
+                    with torch.no_grad():
+                        soft = F.log_softmax(teacher(x) / 4, 1)
+                    loss = F.kl_div(F.log_softmax(model(x) / 4, 1), soft, reduction="batchmean", log_target=True)
+                else:
+                    loss = F.cross_entropy(model(x), y)
+                opt.zero_grad()
+                loss.backward()
+                opt.step()
+            done += 1
+            if done == warmup + steps:
+                return batch * steps / (time.perf_counter() - start)
+
+
+def _ceiling(stage: str, size: int, classes, batch: int, steps: int, warmup: int) -> float:
+    """(c): the model alone on tensors already in memory, with (a)'s precision and layout."""
+    import torch
+    import torch.nn.functional as F
+
+    from pawprint import device, models
+    from pawprint.losses import kd_loss
+
+    n = len(classes)
+    bf16 = device.precision("auto", size) == "bf16-mixed"
+    arch = "resnet50" if stage == "train_teacher" else "mobilenet_v2"
+    model = models.build(arch, n, size).to(memory_format=torch.channels_last)
+    teacher = models.build("resnet50", n, size).eval().to(memory_format=torch.channels_last)
+    views = 2 if stage == "pretrain_simclr" else 1
+    x = torch.randn(batch * views, 3, size, size).contiguous(memory_format=torch.channels_last)
+    y = torch.randint(0, n, (batch,))
+    logits = torch.randn(batch, n)
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-3)
+    for i in range(warmup + steps):
+        if i == warmup:
+            start = time.perf_counter()
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+            if stage == "evaluate":
+                with torch.inference_mode():
+                    model.eval()(x)
+                continue
+            if stage == "distill_on_the_fly":
+                with torch.no_grad():
+                    logits = teacher(x).float()
+            out = model.backbone(x) if stage == "pretrain_simclr" else model(x)
+            loss = out.float().mean() if stage == "pretrain_simclr" else F.cross_entropy(out.float(), y)
+            if stage.startswith("distill"):
+                loss = kd_loss(out, logits, y, temperature=4.0, alpha=0.5)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    return batch * steps / (time.perf_counter() - start)
+
+
+def _child(stage: str, size: int, root: str, count: int, batch: int, steps: int, repeats: int, queue) -> None:
+    import torch
+
+    torch.manual_seed(0)
+    data, classes = _files(Path(root), count, round(size * 1.15))
+    warmup = 2
+    project, plain, ceiling, cache = [], [], [], []
+    for _ in range(repeats):  # alternated, so drifts in machine load hit all three alike
+        rate, cache_rate = _project(stage, size, data, classes, batch, steps, warmup)
+        project.append(rate)
+        cache.append(cache_rate)
+        plain.append(_plain(stage, size, data, classes, batch, steps, warmup))
+        ceiling.append(_ceiling(stage, size, classes, batch, steps, warmup))
+    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    queue.put(
+        {
+            "stage": stage,
+            "size": size,
+            "project": statistics.median(project),
+            "plain": statistics.median(plain),
+            "ceiling": statistics.median(ceiling),
+            "teacher_cache_views_per_s": statistics.median(cache) or None,
+            "peak_rss_mb": round(peak_mb),
+        }
+    )
+
+
+def noop_repro_seconds(repeats: int = 3) -> float | None:
+    """`dvc repro` with nothing to do, in this repository (None when the pipeline has not run here)."""
+    if not Path("dvc.lock").exists():
+        return None
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        out = subprocess.run(["dvc", "repro"], capture_output=True, text=True)
+        times.append(time.perf_counter() - start)
+        if "Running stage" in out.stdout:
+            return None  # something was out of date: not a no-op measurement
+    return statistics.median(times)
+
+
+def table(rows: list[dict], noop: float | None) -> str:
+    lines = [
+        "| stage | px | (a) project img/s | (b) plain PyTorch img/s | (c) model only img/s | a/b | a/c "
+        "| peak RSS MB |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        lines.append(
+            f"| {r['stage']} | {r['size']} | {r['project']:.0f} | {r['plain']:.0f} | {r['ceiling']:.0f} "
+            f"| {r['project'] / r['plain']:.2f}x | {100 * r['project'] / r['ceiling']:.0f}% | {r['peak_rss_mb']} |"
+        )
+    caches = [r for r in rows if r["teacher_cache_views_per_s"]]
+    for r in caches:
+        lines.append(f"\nteacher view caching at {r['size']} px: {r['teacher_cache_views_per_s']:.0f} views/s")
+    lines.append(f"\nno-op `dvc repro`: {'not measured (run dvc repro first)' if noop is None else f'{noop:.2f} s'}")
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", default=str(DEFAULT_DATA.resolve()), help="a folder of class folders")
+    parser.add_argument("--sizes", type=int, nargs="+", default=[64, 96])
+    parser.add_argument("--stages", nargs="+", default=STAGES, choices=STAGES)
+    parser.add_argument("--images", type=int, default=640)
+    parser.add_argument("--batch", type=int, default=64)
+    parser.add_argument("--steps", type=int, default=6)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--out", default="reports/bench.json")
+    args = parser.parse_args(argv)
+    if not Path(args.data).is_dir():
+        raise SystemExit(f"error: {args.data}: no such folder; pass --data <folder of class folders>")
+    ctx = mp.get_context("spawn")
+    rows = []
+    for size in args.sizes:
+        for stage in args.stages:
+            queue = ctx.Queue()
+            job = (stage, size, args.data, args.images, args.batch, args.steps, args.repeats, queue)
+            proc = ctx.Process(target=_child, args=job)
+            proc.start()
+            rows.append(queue.get())
+            proc.join()
+            print(table(rows[-1:], None).splitlines()[2], flush=True)
+    noop = noop_repro_seconds()
+    text = table(rows, noop)
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.out).write_text(json.dumps({"rows": rows, "noop_repro_s": noop, "args": vars(args)}, indent=2))
+    print(text)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,128 @@
+"""The study across pipeline runs, from MLflow: every finished `evaluate` run (each `dvc exp run`, queued
+experiment or seed logs one) becomes rows of one table per method and unlabeled pool size, with mean and
+standard deviation over runs, and the plot of accuracy against the pool size.
+
+Models that never see the pool (baseline, supervised teachers) are shared by every pool size of a seed, so
+they count once per seed and data set; the plot draws them as horizontal lines.
+"""
+
+from __future__ import annotations
+
+import statistics
+from collections import defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from pawprint import reports
+from pawprint.paths import atomic_path
+
+
+@dataclass
+class Cell:
+    method: str
+    model: str
+    source: str
+    unlabeled_size: int | None
+    metrics: dict[str, list[float]] = field(default_factory=lambda: defaultdict(list))
+    seeds: set = field(default_factory=set)
+
+
+def collect(runs) -> list[Cell]:
+    """`runs`: MLflow runs of the evaluate stage (mlflow.entities.Run)."""
+    cells: dict[tuple, Cell] = {}
+    for run in runs:
+        p, tags, values = run.data.params, run.data.tags, run.data.metrics
+        seed, source = p.get("seed", "?"), p.get("data.source", "?")
+        models = sorted({k.split("/")[1] for k in values if k.startswith("test/") and k.endswith("/accuracy")})
+        for model in models:
+            pool = int(p["unlabeled_size"]) if tags.get(f"uses_pool/{model}") == "true" else None
+            key = (source, model, pool)
+            cell = cells.setdefault(key, Cell(tags.get(f"method/{model}", model), model, source, pool))
+            if pool is None and seed in cell.seeds:
+                continue  # the same model file, evaluated again for another pool size
+            cell.seeds.add(seed)
+            prefix = f"test/{model}/"
+            for k, v in values.items():
+                if k.startswith(prefix):
+                    cell.metrics[k[len(prefix) :]].append(v)
+            for k in ("best_epoch", "wall_time_s"):
+                if f"train/{model}/{k}" in values:
+                    cell.metrics[k].append(values[f"train/{model}/{k}"])
+    return sorted(cells.values(), key=lambda c: (c.source, c.unlabeled_size or 0, c.model))
+
+
+def _mean_std(values: list[float]) -> tuple[float, float]:
+    return statistics.mean(values), statistics.stdev(values) if len(values) > 1 else 0.0
+
+
+def markdown(cells: list[Cell]) -> str:
+    classes = sorted({k.split("/")[1] for c in cells for k in c.metrics if k.startswith("class/")})
+    lines = [
+        "# pawprint study: test results over runs (mean ± standard deviation)",
+        "",
+        "| data | method | model | unlabeled | runs | accuracy % | macro F1 % | epochs to best | wall time s |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for c in cells:
+        acc, f1 = _mean_std(c.metrics["accuracy"]), _mean_std(c.metrics["macro_f1"])
+        best = statistics.mean(c.metrics["best_epoch"]) if c.metrics["best_epoch"] else float("nan")
+        wall = statistics.mean(c.metrics["wall_time_s"]) if c.metrics["wall_time_s"] else float("nan")
+        lines.append(
+            f"| {c.source} | {c.method} | {c.model} | {c.unlabeled_size if c.unlabeled_size is not None else '-'} "
+            f"| {len(c.metrics['accuracy'])} | {100 * acc[0]:.1f} ± {100 * acc[1]:.1f} "
+            f"| {100 * f1[0]:.1f} ± {100 * f1[1]:.1f} | {best:.1f} | {wall:.0f} |"
+        )
+    lines += ["", "## Per class, mean over runs (precision / recall / F1 / accuracy, %)", ""]
+    lines.append("| model | unlabeled | " + " | ".join(classes) + " |")
+    lines.append("|---|---|" + "---|" * len(classes))
+    for c in cells:
+        cells_text = []
+        for cls in classes:
+            vals = [c.metrics.get(f"class/{cls}/{k}") for k in ("precision", "recall", "f1", "accuracy")]
+            cells_text.append("/".join(f"{100 * statistics.mean(v):.1f}" if v else "-" for v in vals))
+        pool = c.unlabeled_size if c.unlabeled_size is not None else "-"
+        lines.append(f"| {c.model} | {pool} | " + " | ".join(cells_text) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def accuracy_vs_unlabeled_png(cells: list[Cell], path: Path) -> None:
+    plt = reports._pyplot()
+    fig, ax = plt.subplots(figsize=(6.5, 4))
+    sizes = sorted({c.unlabeled_size for c in cells if c.unlabeled_size is not None})
+    for model in sorted({c.model for c in cells if c.unlabeled_size is not None}):
+        points = sorted((c.unlabeled_size, *_mean_std(c.metrics["accuracy"])) for c in cells if c.model == model)
+        xs, means, stds = zip(*points)
+        ax.errorbar(xs, [100 * m for m in means], [100 * s for s in stds], marker="o", capsize=3, label=model)
+    for c in cells:
+        if c.unlabeled_size is None and sizes:
+            ax.axhline(100 * _mean_std(c.metrics["accuracy"])[0], ls="--", lw=1, color="gray")
+            ax.text(sizes[-1], 100 * _mean_std(c.metrics["accuracy"])[0], c.model, fontsize=7, va="bottom")
+    ax.set_xlabel("unlabeled pool size")
+    ax.set_ylabel("test accuracy %")
+    ax.legend(fontsize=7)
+    reports._save(fig, path)
+
+
+def write(cells: list[Cell], out: Path) -> list[Path]:
+    if not cells:
+        return []
+    written = [out / "summary.md", out / "accuracy_vs_unlabeled.png"]
+    with atomic_path(written[0]) as tmp:
+        tmp.write_text(markdown(cells))
+    accuracy_vs_unlabeled_png(cells, written[1])
+    return written
+
+
+def from_mlflow(source: str | None = None) -> list[Cell]:
+    """Every finished evaluate run of the project's store (or `MLFLOW_TRACKING_URI`), one data set or all."""
+    from pawprint import tracking
+
+    uri = tracking.tracking_uri()
+    if uri.startswith("sqlite:///") and not Path(uri.removeprefix("sqlite:///")).exists():
+        return []  # nothing ran here yet: do not create an empty store just to read it
+    client, experiment_id = tracking.ensure_experiment()
+    query = "tags.stage = 'evaluate' and attributes.status = 'FINISHED'"
+    if source:
+        query += f" and params.`data.source` = '{source}'"
+    runs = client.search_runs([experiment_id], filter_string=query, max_results=50000)
+    return collect(runs)
