@@ -33,14 +33,12 @@ def merge(base: dict, override: dict) -> dict:
     return out
 
 
-# At 16 px VGG16 cannot run (five 2x poolings), so the tiny ensemble pairs ResNet50 with a second ResNet50.
-TINY_TEACHERS = {"second": {"arch": "resnet50", "weights": "none", "epochs": 1}}
-
-
 def tiny_params(lean: bool = False, **override) -> dict:
     """`lean`: one teacher and one KD run, for tests about infrastructure rather than methods."""
     params = merge(yaml.safe_load((ROOT / "params.yaml").read_text()), TINY)
-    params["teachers"] = {"resnet50": params["teachers"]["resnet50"], **({} if lean else TINY_TEACHERS)}
+    resnet50 = params["teachers"]["resnet50"]
+    # At 16 px VGG16 cannot run (five 2x poolings), so the tiny ensemble pairs ResNet50 with a second ResNet50.
+    params["teachers"] = {"resnet50": resnet50, **({} if lean else {"second": {**resnet50, "epochs": 1}})}
     if lean:
         params["distill_runs"] = {"kd": params["distill_runs"]["kd"]}
     else:

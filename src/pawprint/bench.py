@@ -264,8 +264,7 @@ def noop_repro_seconds(repeats: int = 3) -> float | None:
 
 def table(rows: list[dict], noop: float | None) -> str:
     lines = [
-        "| stage | px | (a) project img/s | (b) plain PyTorch img/s | (c) model only img/s | a/b | a/c "
-        "| peak RSS MB |",
+        "| stage | px | (a) project img/s | (b) plain PyTorch img/s | (c) model only img/s | a/b | a/c | peak RSS MB |",
         "|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:

@@ -67,7 +67,7 @@ def per_class_png(models: dict[str, dict], classes: list[str], path: Path) -> No
     plt = _pyplot()
     names = list(models)
     width = 0.8 / len(names)
-    fig, ax = plt.subplots(figsize=(max(6, 0.5 * len(classes) * len(names) / 2 + 3), 3.8))
+    fig, ax = plt.subplots(figsize=(min(14, max(6, 0.25 * len(classes) * len(names) + 3)), 3.8))
     for i, name in enumerate(names):
         accs = [100 * models[name]["test"]["per_class"][c]["accuracy"] for c in classes]
         ax.bar([j + i * width for j in range(len(classes))], accs, width, label=name)
@@ -90,7 +90,8 @@ def read_curves(path: Path) -> dict[str, list[tuple[int, float]]]:
 
 
 def curves_png(curves: dict[str, dict[str, list[tuple[int, float]]]], path: Path) -> None:
-    """Train and val loss per epoch, one panel per trained model."""
+    """Train and val loss per epoch, one panel per trained model; log scale, as early epochs of a network
+    from scratch can sit orders of magnitude above the rest."""
     plt = _pyplot()
     cols = min(4, len(curves))
     rows = math.ceil(len(curves) / cols)
@@ -100,6 +101,7 @@ def curves_png(curves: dict[str, dict[str, list[tuple[int, float]]]], path: Path
             if key in series:
                 ax.plot(*zip(*series[key]), label=key.split("/")[0])
         ax.set_title(name, fontsize=9)
+        ax.set_yscale("log")
         ax.set_xlabel("epoch", fontsize=8)
         ax.legend(fontsize=7)
     for ax in list(axes.flat)[len(curves) :]:
