@@ -113,30 +113,34 @@ def _pct(value: float | None) -> str:
     return "-" if value is None else f"{100 * value:.1f}"
 
 
+PER_CLASS = ("precision", "recall", "f1", "accuracy")
+
+
+def per_class_cell(values: dict[str, float | None]) -> str:
+    """One class's precision / recall / F1 / accuracy in percent, `-` where a value is missing."""
+    return "/".join(_pct(values.get(k)) for k in PER_CLASS)
+
+
+def table(header: list[str], rows: list[list]) -> list[str]:
+    """Markdown table lines: the one shape of every table the reports write."""
+    return [
+        "| " + " | ".join(header) + " |",
+        "|" + "---|" * len(header),
+        *("| " + " | ".join(str(cell) for cell in row) + " |" for row in rows),
+    ]
+
+
 def summary_markdown(models: dict[str, dict], classes: list[str], title: str) -> str:
     """`models`: name -> {kind, method, unlabeled_size, training, test}, as `evaluate` writes them."""
-    lines = [
-        f"# {title}",
-        "",
-        "| method | model | unlabeled | accuracy % | macro precision % | macro recall % | macro F1 % "
-        "| epochs to best | epochs run | wall time s |",
-        "|---|---|---|---|---|---|---|---|---|---|",
-    ]
+    header = ["method", "model", "unlabeled", "accuracy %", "macro precision %", "macro recall %", "macro F1 %"]
+    rows = []
     for name, r in models.items():
         m, t = r["test"], r["training"]
         pool = r["unlabeled_size"] if r["unlabeled_size"] is not None else "-"
-        lines.append(
-            f"| {r['method']} | {name} | {pool} | {_pct(m['accuracy'])} "
-            f"| {_pct(m['macro_precision'])} | {_pct(m['macro_recall'])} | {_pct(m['macro_f1'])} "
-            f"| {t['best_epoch']} | {t['epochs']} | {t['wall_time_s']:.0f} |"
-        )
+        metrics = [_pct(m[k]) for k in ("accuracy", "macro_precision", "macro_recall", "macro_f1")]
+        rows.append([r["method"], name, pool, *metrics, t["best_epoch"], t["epochs"], f"{t['wall_time_s']:.0f}"])
+    per_class = [[name, *(per_class_cell(r["test"]["per_class"][c]) for c in classes)] for name, r in models.items()]
+    lines = [f"# {title}", "", *table([*header, "epochs to best", "epochs run", "wall time s"], rows)]
     lines += ["", "## Per class (precision / recall / F1 / accuracy, %)", ""]
-    lines.append("| model | " + " | ".join(classes) + " |")
-    lines.append("|---|" + "---|" * len(classes))
-    for name, r in models.items():
-        cells = [
-            "/".join(_pct(pc[k]) for k in ("precision", "recall", "f1", "accuracy"))
-            for pc in (r["test"]["per_class"][c] for c in classes)
-        ]
-        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    lines += table(["model", *classes], per_class)
     return "\n".join(lines) + "\n"

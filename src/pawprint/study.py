@@ -57,31 +57,25 @@ def _mean_std(values: list[float]) -> tuple[float, float]:
 
 def markdown(cells: list[Cell]) -> str:
     classes = sorted({k.split("/")[1] for c in cells for k in c.metrics if k.startswith("class/")})
-    lines = [
-        "# pawprint study: test results over runs (mean ± standard deviation)",
-        "",
-        "| data | method | model | unlabeled | runs | accuracy % | macro F1 % | epochs to best | wall time s |",
-        "|---|---|---|---|---|---|---|---|---|",
-    ]
+    rows, per_class = [], []
     for c in cells:
         acc, f1 = _mean_std(c.metrics["accuracy"]), _mean_std(c.metrics["macro_f1"])
         best = statistics.mean(c.metrics["best_epoch"]) if c.metrics["best_epoch"] else float("nan")
         wall = statistics.mean(c.metrics["wall_time_s"]) if c.metrics["wall_time_s"] else float("nan")
-        lines.append(
-            f"| {c.source} | {c.method} | {c.model} | {c.unlabeled_size if c.unlabeled_size is not None else '-'} "
-            f"| {len(c.metrics['accuracy'])} | {100 * acc[0]:.1f} ± {100 * acc[1]:.1f} "
-            f"| {100 * f1[0]:.1f} ± {100 * f1[1]:.1f} | {best:.1f} | {wall:.0f} |"
-        )
-    lines += ["", "## Per class, mean over runs (precision / recall / F1 / accuracy, %)", ""]
-    lines.append("| model | unlabeled | " + " | ".join(classes) + " |")
-    lines.append("|---|---|" + "---|" * len(classes))
-    for c in cells:
-        cells_text = []
-        for cls in classes:
-            vals = [c.metrics.get(f"class/{cls}/{k}") for k in ("precision", "recall", "f1", "accuracy")]
-            cells_text.append("/".join(f"{100 * statistics.mean(v):.1f}" if v else "-" for v in vals))
         pool = c.unlabeled_size if c.unlabeled_size is not None else "-"
-        lines.append(f"| {c.model} | {pool} | " + " | ".join(cells_text) + " |")
+        rows.append([
+            c.source, c.method, c.model, pool, len(c.metrics["accuracy"]),
+            f"{100 * acc[0]:.1f} ± {100 * acc[1]:.1f}", f"{100 * f1[0]:.1f} ± {100 * f1[1]:.1f}",
+            f"{best:.1f}", f"{wall:.0f}",
+        ])  # fmt: skip
+        means = {cls: {k: statistics.mean(v) for k in reports.PER_CLASS if (v := c.metrics.get(f"class/{cls}/{k}"))}
+                 for cls in classes}  # fmt: skip
+        per_class.append([c.model, pool, *(reports.per_class_cell(means[cls]) for cls in classes)])
+    header = ["data", "method", "model", "unlabeled", "runs", "accuracy %", "macro F1 %", "epochs to best"]
+    lines = ["# pawprint study: test results over runs (mean ± standard deviation)", ""]
+    lines += reports.table([*header, "wall time s"], rows)
+    lines += ["", "## Per class, mean over runs (precision / recall / F1 / accuracy, %)", ""]
+    lines += reports.table(["model", "unlabeled", *classes], per_class)
     return "\n".join(lines) + "\n"
 
 
