@@ -33,7 +33,7 @@ def _files(root: Path, count: int, cache_size: int):
 
     files, labels, classes = scan(root)
     order = sorted(range(len(files)), key=lambda i: (i % 97, i))  # both classes, deterministic
-    picked = [i for i in order][: int(count * 1.05) + 8]
+    picked = order[: int(count * 1.05) + 8]
     decoded = decode_all([files[i] for i in picked], cache_size)
     keep = [(files[i], labels[i], d) for i, d in zip(picked, decoded) if not isinstance(d, str)][:count]
     return keep, classes
