@@ -52,7 +52,9 @@ def run(params: Params) -> None:
         ),  # fmt: skip
         inputs=[*split_files("labeled", "val", "unlabeled"), *teacher_files, *init],
         method=HYBRID if name == HYBRID else "distill",
-        save=lambda path: models.save(student, path, arch=arch, classes=labeled.classes, image_size=size),
+        save=lambda path: models.save(
+            student, path, arch=arch, classes=labeled.classes, image_size=size, cache_size=params.data.cache_size
+        ),
     )
 
 

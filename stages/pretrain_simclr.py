@@ -33,7 +33,9 @@ def run(params: Params) -> None:
         tracked=select(params, "seed", "train", "simclr", "unlabeled_size", "data.image_size", network),
         inputs=split_files("unlabeled", "val"),
         method="simclr" if network == "student" else SSL_TEACHER,
-        save=lambda path: models.save(model, path, arch=arch, classes=pool.classes, image_size=size),
+        save=lambda path: models.save(
+            model, path, arch=arch, classes=pool.classes, image_size=size, cache_size=params.data.cache_size
+        ),
     )
 
 

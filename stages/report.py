@@ -1,17 +1,24 @@
-"""DVC stage `report`: the comparison table of this run and its figures, from `evaluate`'s results and the
-per-epoch curves. (`pawprint report` builds the study across many runs from MLflow.)"""
+"""DVC stage `report`: the comparison table of this run and its figures, from `evaluate`'s results, `export`'s
+sizes and speeds and the per-epoch curves, as `reports/summary.md` and the page `reports/index.html`.
+
+The accuracy-vs-unlabeled-size figure reads every evaluate run of this data source in MLflow (the study that
+`pawprint report` prints): one pipeline run has a single pool size, the figure is about several. That input
+is not a DVC dependency, so the figure grows as experiments run and is redrawn when the stage reruns.
+"""
 
 import json
 from pathlib import Path
 
-from pawprint import reports
+from pawprint import page, reports, study
 from pawprint.config import SSL_TEACHER, Params
+from pawprint.data import cache
 from pawprint.paths import atomic_path
-from pawprint.stage import PRETRAINED_DIR, main, plots_path
+from pawprint.stage import PRETRAINED_DIR, SPLITS_DIR, main, plots_path
 from pawprint.tracking import stage_run
 
 REPORTS = Path("reports")
 FIGURES = REPORTS / "figures"
+MISTAKES_SHOWN = 24  # per model
 
 
 @main
@@ -19,6 +26,7 @@ def run(params: Params) -> None:
     results = json.loads((REPORTS / "test_metrics.json").read_text())
     models = {name: results["models"][name] for name in results["order"]}  # the table's order
     classes = results["classes"]
+    exported = json.loads((REPORTS / "export.json").read_text())["models"]
     title = f"pawprint: {params.data.source}, unlabeled pool {params.unlabeled_size}"
     with stage_run("report", {"unlabeled_size": params.unlabeled_size}) as mlrun:
         reports.accuracy_png(models, FIGURES / "accuracy.png")
@@ -30,9 +38,33 @@ def run(params: Params) -> None:
         trained += [Path(r["file"]) for r in models.values()]
         curves = {f"{p.parent.name}/{p.stem}": reports.read_curves(plots_path(p)) for p in trained}
         reports.curves_png(curves, FIGURES / "curves.png")
+        cells = study.from_mlflow(params.data.source)
+        study.accuracy_vs_unlabeled_png(cells, FIGURES / "accuracy_vs_unlabeled.png")
         with atomic_path(REPORTS / "summary.md") as tmp:
-            tmp.write_text(reports.summary_markdown(models, classes, title))
+            tmp.write_text(reports.summary_markdown(models, classes, exported, title))
+        test = cache.load(SPLITS_DIR, "test").images
+        galleries = {
+            name: page.mistakes(json.loads((REPORTS / "predictions" / f"{name}.json").read_text())["predictions"],
+                                test, MISTAKES_SHOWN)
+            for name in models
+        }  # fmt: skip
+        figures = [
+            ("Test accuracy", FIGURES / "accuracy.png"),
+            (
+                "Accuracy vs unlabeled pool size (every run of this data source in MLflow)",
+                FIGURES / "accuracy_vs_unlabeled.png",
+            ),
+            ("Per-class accuracy", FIGURES / "per_class.png"),
+            ("Training curves", FIGURES / "curves.png"),
+        ]
+        figures += [(f"Confusion matrix: {name}", FIGURES / "confusion" / f"{name}.png") for name in models]
+        tables = [("Test results", reports.comparison(models)),
+                  ("Per class (precision / recall / F1 / accuracy, %)", reports.per_class(models, classes)),
+                  ("Deployed size and CPU speed", reports.deployment(exported, models))]  # fmt: skip
+        with atomic_path(REPORTS / "index.html") as tmp:
+            tmp.write_text(page.render(title, tables, figures, galleries))
         mlrun.log_artifact(REPORTS / "summary.md")
+        mlrun.log_artifact(REPORTS / "index.html")
         for path in FIGURES.rglob("*.png"):
             mlrun.log_artifact(path, str(path.parent.relative_to(REPORTS)))
     print((REPORTS / "summary.md").read_text())

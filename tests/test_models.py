@@ -18,7 +18,7 @@ def test_every_architecture_classifies_and_exposes_its_features(arch):
 def test_checkpoint_round_trip_gives_identical_outputs(tmp_path):
     torch.manual_seed(0)
     model = models.build("small_cnn", 4, 32).eval()
-    models.save(model, tmp_path / "m.pt", arch="small_cnn", classes=list("abcd"), image_size=32)
+    models.save(model, tmp_path / "m.pt", arch="small_cnn", classes=list("abcd"), image_size=32, cache_size=36)
     loaded, meta = models.load(tmp_path / "m.pt")
     x = torch.randn(3, 3, 32, 32)
     assert meta["classes"] == list("abcd") and meta["image_size"] == 32

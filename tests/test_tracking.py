@@ -69,3 +69,29 @@ def test_run_of_a_killed_stage_is_marked_killed_by_the_next_run(isolated_env):
     with tracking.stage_run("distill", {}):
         pass
     assert client().get_run(killed_id).info.status == "KILLED"
+
+
+def test_stages_under_one_dvc_process_share_one_execution(tmp_path):
+    """DVC runs each stage as a child (through a shell) of one dvc process: that process names the execution."""
+    fake_dvc = tmp_path / "dvc"
+    child = f"{sys.executable} -c 'from pawprint import tracking; print(tracking.pipeline_execution())'"
+    fake_dvc.write_text(
+        f"import os, subprocess\nprint(os.getpid())\nfor _ in range(2):\n    subprocess.run({child!r}, shell=True)\n"
+    )
+    runs = [subprocess.run([sys.executable, str(fake_dvc)], capture_output=True, text=True) for _ in range(2)]
+    (pid1, first, second), (pid2, third, _) = (r.stdout.split() for r in runs)
+    assert first == second and first.split(":")[1] == pid1  # both stages: the same dvc process
+    assert third != first and third.split(":")[1] == pid2  # the next `dvc repro`: a new execution
+
+
+def test_stage_runs_of_one_execution_nest_under_one_parent_run(isolated_env):
+    ids = []
+    for stage in ("split", "evaluate"):
+        with tracking.stage_run(stage, {"seed": 0}) as run:
+            ids.append(run.run_id)
+    runs = [client().get_run(i) for i in ids]
+    parent_id = runs[0].data.tags["mlflow.parentRunId"]
+    assert runs[1].data.tags["mlflow.parentRunId"] == parent_id
+    parent = client().get_run(parent_id)
+    assert parent.data.tags["stage"] == "pipeline" and parent.info.status == "FINISHED"
+    assert parent.data.tags["pipeline_execution"] == tracking.pipeline_execution()

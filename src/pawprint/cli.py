@@ -20,6 +20,12 @@ def _report(args: argparse.Namespace) -> None:
     print(study.markdown(cells))
 
 
+def _predict(args: argparse.Namespace) -> None:
+    from pawprint import predict
+
+    sys.exit(predict.run(args.model, args.paths, args.top_k, args.csv))
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="pawprint", description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True)
@@ -29,6 +35,15 @@ def main(argv: list[str] | None = None) -> None:
     report.add_argument("--out", default="reports/study", help="output folder (default: reports/study)")
     report.add_argument("--source", help="only runs on this data.source (digits, kaggle, cifar10, folder)")
     report.set_defaults(func=_report)
+    predict = commands.add_parser("predict", help="classify image files or folders with a trained model")
+    predict.add_argument(
+        "--model", required=True, help="a model's stage name (kd, baseline, resnet50...), a .pt checkpoint, "
+        "or an MLflow model URI (runs:/<run id>/model, models:/<name>/<version>)",
+    )  # fmt: skip
+    predict.add_argument("paths", nargs="+", metavar="PATH", help="image files or folders (searched recursively)")
+    predict.add_argument("--top-k", type=int, default=1, help="the k most likely classes per image (default 1)")
+    predict.add_argument("--csv", help="also write the predictions to this CSV file")
+    predict.set_defaults(func=_predict)
     args = parser.parse_args(argv)
     try:
         args.func(args)

@@ -159,12 +159,17 @@ def build(arch: str, num_classes: int, image_size: int, weights: str = "none") -
     raise PawprintError(f"unknown architecture {arch!r}; known: {', '.join([*STUDENTS, *IMAGENET_WEIGHTS])}")
 
 
-def save(model: Classifier, path: Path, *, arch: str, classes: list[str], image_size: int) -> None:
-    """A checkpoint of plain tensors and strings, loadable with `weights_only=True` and no training code."""
+def save(model: Classifier, path: Path, *, arch: str, classes: list[str], image_size: int, cache_size: int) -> None:
+    """A checkpoint of plain tensors and strings, loadable with `weights_only=True` and no training code.
+
+    `cache_size` is the size images were decoded to before the model's resize: what `pawprint predict` needs
+    to preprocess a new photo as the test split was.
+    """
     payload = {
         "arch": arch,
         "classes": list(classes),
         "image_size": image_size,
+        "cache_size": cache_size,
         "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
     }
     with atomic_path(path) as tmp:

@@ -130,7 +130,10 @@ def table(header: list[str], rows: list[list]) -> list[str]:
     ]
 
 
-def summary_markdown(models: dict[str, dict], classes: list[str], title: str) -> str:
+Table = tuple[list[str], list[list]]  # header, rows: what the Markdown summary and the HTML page both render
+
+
+def comparison(models: dict[str, dict]) -> Table:
     """`models`: name -> {kind, method, unlabeled_size, training, test}, as `evaluate` writes them."""
     header = ["method", "model", "unlabeled", "accuracy %", "macro precision %", "macro recall %", "macro F1 %"]
     rows = []
@@ -139,8 +142,32 @@ def summary_markdown(models: dict[str, dict], classes: list[str], title: str) ->
         pool = r["unlabeled_size"] if r["unlabeled_size"] is not None else "-"
         metrics = [_pct(m[k]) for k in ("accuracy", "macro_precision", "macro_recall", "macro_f1")]
         rows.append([r["method"], name, pool, *metrics, t["best_epoch"], t["epochs"], f"{t['wall_time_s']:.0f}"])
-    per_class = [[name, *(per_class_cell(r["test"]["per_class"][c]) for c in classes)] for name, r in models.items()]
-    lines = [f"# {title}", "", *table([*header, "epochs to best", "epochs run", "wall time s"], rows)]
-    lines += ["", "## Per class (precision / recall / F1 / accuracy, %)", ""]
-    lines += table(["model", *classes], per_class)
+    return [*header, "epochs to best", "epochs run", "wall time s"], rows
+
+
+def per_class(models: dict[str, dict], classes: list[str]) -> Table:
+    rows = [[name, *(per_class_cell(r["test"]["per_class"][c]) for c in classes)] for name, r in models.items()]
+    return ["model", *classes], rows
+
+
+def deployment(exported: dict[str, dict], models: dict[str, dict]) -> Table:
+    """Accuracy beside size and CPU speed, for the exported models (`export` stage): the distillation trade-off."""
+    header = ["model", "method", "accuracy %", "parameters M", "ONNX MB", "ONNX ms/image, batch 1",
+              "ONNX images/s, batch 64", "PyTorch ms/image, batch 1", "PyTorch images/s, batch 64"]  # fmt: skip
+    rows = []
+    for name, e in exported.items():
+        onnx, torch_ = e["speed"]["onnx"], e["speed"]["pytorch"]
+        rows.append([
+            name, e["method"], _pct(models[name]["test"]["accuracy"]), f"{e['parameters'] / 1e6:.2f}",
+            f"{e['size_mb']['onnx']:.1f}", f"{onnx['latency_ms_batch1']:.2f}", f"{onnx['images_per_s_batch64']:.0f}",
+            f"{torch_['latency_ms_batch1']:.2f}", f"{torch_['images_per_s_batch64']:.0f}",
+        ])  # fmt: skip
+    return header, rows
+
+
+def summary_markdown(models: dict[str, dict], classes: list[str], exported: dict[str, dict], title: str) -> str:
+    lines = [f"# {title}", "", *table(*comparison(models))]
+    lines += ["", "## Per class (precision / recall / F1 / accuracy, %)", "", *table(*per_class(models, classes))]
+    lines += ["", "## Deployed size and CPU speed (best student and teacher by val accuracy)", ""]
+    lines += table(*deployment(exported, models))
     return "\n".join(lines) + "\n"

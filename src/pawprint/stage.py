@@ -183,5 +183,7 @@ def supervised(
         tracked=select(params, "seed", "train", "augment", "data.image_size", *tracked),
         inputs=[*split_files("labeled", "val"), *extra_inputs],
         method=method,
-        save=lambda path: models.save(model, path, arch=arch, classes=labeled.classes, image_size=size),
+        save=lambda path: models.save(
+            model, path, arch=arch, classes=labeled.classes, image_size=size, cache_size=params.data.cache_size
+        ),
     )

@@ -105,6 +105,43 @@ def close_abandoned(client: Any, experiment_id: str, stage: str) -> None:
             client.set_terminated(run.info.run_id, status="KILLED")
 
 
+def pipeline_execution() -> str:
+    """What ties the stage runs of one `dvc repro` or `dvc exp run` together: DVC runs every stage of an
+    execution as a descendant of one dvc process, so that process (host, pid, start time) and the experiment
+    name identify it. A stage started by hand, with no dvc above it, is an execution of its own."""
+    import psutil
+
+    me = psutil.Process()
+    owner = me
+    for proc in me.parents():
+        try:
+            cmd = proc.cmdline()
+        except psutil.Error:
+            continue
+        if any(Path(part).name == "dvc" for part in cmd[:2]) or cmd[1:3] == ["-m", "dvc"]:
+            owner = proc
+            break
+    exp = os.environ.get("DVC_EXP_NAME", "workspace")
+    return f"{socket.gethostname()}:{owner.pid}:{owner.create_time():.2f}:{exp}"
+
+
+def _parent_run(client: Any, experiment_id: str, tags: dict[str, str]) -> str:
+    """The run of this pipeline execution, created by its first stage; stage runs nest under it in the UI."""
+    execution = tags["pipeline_execution"]
+    lock_ctx = _file_lock(store_dir() / ".init.lock") if tracking_uri().startswith("sqlite:///") else None
+    with lock_ctx or contextlib.nullcontext():
+        found = client.search_runs(
+            [experiment_id], filter_string=f"tags.stage = 'pipeline' and tags.pipeline_execution = '{execution}'"
+        )
+        if found:
+            client.update_run(found[0].info.run_id, status="RUNNING")
+            return found[0].info.run_id
+        name = f"pipeline {tags['dvc_exp']}"
+        keep = ("git_commit", "dvc_exp", "host", "pipeline_execution")
+        parent_tags = {"stage": "pipeline", "mlflow.runName": name, **{k: tags[k] for k in keep}}
+        return client.create_run(experiment_id, tags=parent_tags, run_name=name).info.run_id
+
+
 class StageRun:
     """The MLflow run of one stage execution; metrics are sent in batches (one call costs ~50 ms)."""
 
@@ -144,15 +181,41 @@ def stage_run(stage: str, params: dict[str, Any], data_files: list[Path] = ()) -
         "host": socket.gethostname(),
         "pid": str(os.getpid()),
         "mlflow.runName": stage,
+        "pipeline_execution": pipeline_execution(),
     }
     if data_files:
         tags["data_fingerprint"] = fingerprint(list(data_files))
-    run = client.create_run(experiment_id, tags=tags, run_name=stage)
+    parent = _parent_run(client, experiment_id, tags)
+    run = client.create_run(experiment_id, tags={**tags, "mlflow.parentRunId": parent}, run_name=stage)
     run_id = run.info.run_id
     client.log_batch(run_id, params=[Param(k, str(v)) for k, v in params.items()])
     try:
         yield StageRun(client, run_id)
     except BaseException:
         client.set_terminated(run_id, status="FAILED")
+        client.set_terminated(parent, status="FAILED")
         raise
     client.set_terminated(run_id, status="FINISHED")
+    client.set_terminated(parent, status="FINISHED")
+
+
+def log_pytorch_model(run: StageRun, model: Any, example: Any, metadata: dict[str, Any]) -> str:
+    """Log `model` as an MLflow model of `run`, with an input example, the signature MLflow infers from it,
+    and in its metadata what `pawprint predict` needs (classes, sizes). Returns the model's URI.
+
+    MLflow 3 stores it with `torch.export` ("pt2"): loading it runs no pickled code, and the batch
+    dimension stays dynamic. Requirements are given, not inferred: inference imports the model in a
+    subprocess, seconds spent to find torch.
+    """
+    import mlflow
+    import torch
+
+    with mlflow.start_run(run_id=run.run_id):
+        info = mlflow.pytorch.log_model(
+            model.eval(),
+            name="model",
+            input_example=example.numpy(),
+            metadata=metadata,
+            pip_requirements=[f"torch=={torch.__version__.split('+')[0]}"],
+        )
+    return info.model_uri

@@ -56,10 +56,14 @@ def test_full_disk_while_writing_the_cache_keeps_the_previous_splits(tmp_path, r
 
 def test_full_disk_while_writing_a_checkpoint_keeps_the_previous_model(tmp_path, monkeypatch):
     path = tmp_path / "model.pt"
-    models.save(models.build("small_cnn", 2, 32), path, arch="small_cnn", classes=["a", "b"], image_size=32)
+    models.save(
+        models.build("small_cnn", 2, 32), path, arch="small_cnn", classes=["a", "b"], image_size=32, cache_size=36
+    )
     before = path.read_bytes()
     monkeypatch.setattr(torch, "save", no_space)
     with pytest.raises(PawprintError, match="no space left .*model.pt.*previous output is intact"):
-        models.save(models.build("small_cnn", 2, 32), path, arch="small_cnn", classes=["a", "b"], image_size=32)
+        models.save(
+            models.build("small_cnn", 2, 32), path, arch="small_cnn", classes=["a", "b"], image_size=32, cache_size=36
+        )
     assert path.read_bytes() == before
     assert [p.name for p in tmp_path.iterdir()] == ["model.pt"]
