@@ -22,6 +22,7 @@ POOL = {
     "distill@kd_ssl_teacher",
     "distill_hybrid",
     "evaluate",
+    "export",
     "report",
 }
 ALL = {"prepare", "train_baseline", *TEACHERS, *POOL}
@@ -54,7 +55,7 @@ def test_every_method_is_trained_evaluated_and_reported(reproduced, tmp_path):
         assert json.loads((repo / "metrics" / f"{entry['kind']}s" / f"{name}.json").read_text())["best_epoch"] >= 1
     assert results["models"]["kd_ensemble"]["method"] == "KD from resnet50 + second"
     assert results["models"]["kd"]["unlabeled_size"] == 40 and results["models"]["baseline"]["unlabeled_size"] is None
-    for figure in ("accuracy", "per_class", "curves"):
+    for figure in ("accuracy", "per_class", "curves", "accuracy_vs_unlabeled"):
         assert (repo / "reports" / "figures" / f"{figure}.png").stat().st_size > 5000
 
     # The hybrid starts from the SimCLR backbone; the plain KD student does not.
@@ -66,7 +67,11 @@ def test_every_method_is_trained_evaluated_and_reported(reproduced, tmp_path):
     assert (hybrid - pretrained).abs().mean() < (kd - pretrained).abs().mean()
 
     client, runs = mlflow_runs(repo)
-    assert sorted(r.data.tags["stage"] for r in runs) == sorted(ALL)
+    [parent] = [r for r in runs if r.data.tags["stage"] == "pipeline"]  # one `dvc repro`: one parent run
+    stages = [r for r in runs if r is not parent]
+    assert sorted(r.data.tags["stage"] for r in stages) == sorted(ALL)
+    assert {r.data.tags["mlflow.parentRunId"] for r in stages} == {parent.info.run_id}
+    assert parent.info.status == "FINISHED" and parent.data.tags["dvc_exp"] == "workspace"
     teacher = next(r for r in runs if r.data.tags["stage"] == "train_teacher@resnet50")
     assert teacher.data.params["teachers.resnet50.arch"] == "resnet50"
     assert "val/loss" in teacher.data.metrics and "best/val/accuracy" in teacher.data.metrics
@@ -87,14 +92,16 @@ def test_a_change_reruns_only_the_stages_that_depend_on_it(reproduced, tmp_path)
     assert (repo / "data/splits/labeled.npy").read_bytes() == labeled_before
     assert len((repo / "data/splits/unlabeled.csv").read_text().splitlines()) == 61
     _, runs = mlflow_runs(repo)
-    assert any(r.data.tags.get("dvc_exp", "workspace") != "workspace" for r in runs)
+    [exp_parent] = [r for r in runs if r.data.tags["stage"] == "pipeline" and r.data.tags["dvc_exp"] != "workspace"]
+    nested = {r.data.tags["stage"] for r in runs if r.data.tags.get("mlflow.parentRunId") == exp_parent.info.run_id}
+    assert nested == POOL  # the experiment's stage runs, under its own parent
 
-    out = run(["dvc", "exp", "run", "-S", "teachers.second.lr=0.005"], repo, env).stdout
-    distilled = {"distill@kd", "distill@kd_ensemble", "distill@kd_ssl_teacher", "distill_hybrid"}
-    assert ran(out) == {"train_teacher@second", *distilled, "evaluate", "report"}
-
-    out = run(["dvc", "exp", "run", "-S", "distill_runs.kd_ensemble.teachers.second=3.0"], repo, env).stdout
-    assert ran(out) == {"distill@kd_ensemble", "evaluate", "report"}
+    # An ensemble weight concerns that student alone (its reruns downstream follow from its new output).
+    params = repo / "params.yaml"
+    before = params.read_text()
+    params.write_text(before.replace("second: 1.0", "second: 3.0"))
+    assert set(json.loads(run(["dvc", "status", "--json"], repo, env).stdout)) == {"distill@kd_ensemble"}
+    params.write_text(before)
 
     ssl = repo / "src/pawprint/ssl.py"
     ssl.write_text(ssl.read_text() + "\n# edited\n")
@@ -102,16 +109,32 @@ def test_a_change_reruns_only_the_stages_that_depend_on_it(reproduced, tmp_path)
     assert set(json.loads(status)) == {"pretrain_simclr@student", "pretrain_simclr@ssl_teacher"}
 
 
-def test_a_new_teacher_in_params_is_a_new_stage(reproduced, tmp_path):
+def test_a_new_teacher_is_a_new_stage_and_a_changed_one_reruns_its_students(reproduced, tmp_path):
     import yaml
 
     repo = copy_repo(reproduced[0], tmp_path / "repo")
     env = pipeline_env(repo)
     params = yaml.safe_load((repo / "params.yaml").read_text())
+    params["teachers"]["second"]["lr"] = 0.005
     params["teachers"]["third"] = {**params["teachers"]["second"], "unfreeze": 1}
-    params["distill_runs"] = {"kd_third": {"teachers": {"third": 1.0}}}
+    params["distill_runs"] = {
+        "kd_ensemble": params["distill_runs"]["kd_ensemble"],
+        "kd_third": {"teachers": {"third": 1.0}},
+    }
     (repo / "params.yaml").write_text(yaml.safe_dump(params))
     out = run(["dvc", "repro"], repo, env).stdout
-    assert ran(out) == {"train_teacher@third", "distill@kd_third", "distill_hybrid", "evaluate", "report"}
+    teachers = {"train_teacher@second", "train_teacher@third"}  # resnet50 is unchanged: not retrained
+    students = {"distill@kd_ensemble", "distill@kd_third", "distill_hybrid"}
+    assert ran(out) == {*teachers, *students, "evaluate", "export", "report"}
     order = json.loads((repo / "reports" / "test_metrics.json").read_text())["order"]
-    assert order == ["baseline", "simclr", "kd_third", "hybrid", "resnet50", "second", "third", "ssl_teacher"]
+    assert order == [
+        "baseline",
+        "simclr",
+        "kd_ensemble",
+        "kd_third",
+        "hybrid",
+        "resnet50",
+        "second",
+        "third",
+        "ssl_teacher",
+    ]

@@ -1,6 +1,7 @@
 """`kill -9` of `dvc repro` (and of the stage it runs) in the middle of a training stage, then `dvc repro`
-again: it completes, ends with the same splits and metrics as an uninterrupted run, DVC cached nothing half
-written, and the MLflow store still opens."""
+again: it completes, ends with the same splits and teacher metrics as an uninterrupted run, DVC cached
+nothing half written, and the MLflow store still opens. (The target is the teacher, the stage that is killed,
+and what it depends on: the rest of the pipeline would add minutes and nothing to the point.)"""
 
 import json
 import os
@@ -15,8 +16,11 @@ from tests.conftest import make_pipeline_repo, pipeline_env, run
 pytestmark = pytest.mark.slow
 
 
+TARGET = "train_teacher@resnet50"
+
+
 def results(repo):
-    metrics = json.loads((repo / "metrics" / "evaluate.json").read_text())
+    metrics = json.loads((repo / "metrics" / "teachers" / "resnet50.json").read_text())
     splits = {p.name: p.read_bytes() for p in (repo / "data" / "splits").iterdir()}
     return metrics, splits
 
@@ -26,7 +30,7 @@ def test_killed_repro_completes_to_the_uninterrupted_result(reproduced, tmp_path
     repo = make_pipeline_repo(tmp_path / "repo", lean=True)  # a subset of the reference's models
     env = pipeline_env(repo)
     proc = subprocess.Popen(
-        ["dvc", "repro"],
+        ["dvc", "repro", TARGET],
         cwd=repo,
         env=env,
         start_new_session=True,
@@ -39,15 +43,17 @@ def test_killed_repro_completes_to_the_uninterrupted_result(reproduced, tmp_path
         time.sleep(0.05)
     os.killpg(proc.pid, signal.SIGKILL)  # dvc and the stage it runs, as a crash or the OOM killer would
     proc.wait()
-    assert not (repo / "metrics" / "evaluate.json").exists(), "killed before the end"
+    assert not (repo / "metrics" / "teachers" / "resnet50.json").exists(), "killed before the end"
 
-    again = run(["dvc", "repro"], repo, env).stdout
+    again = run(["dvc", "repro", TARGET], repo, env).stdout
     assert "Running stage 'train_teacher@resnet50'" in again
     (metrics, splits), (reference_metrics, reference_splits) = results(repo), results(reference)
     assert splits == reference_splits
-    assert metrics and {k: reference_metrics[k] for k in metrics} == metrics
-    assert run(["dvc", "status", "--json"], repo, env).stdout.strip() in ("{}", "")
-    assert "Running stage" not in run(["dvc", "repro"], repo, env).stdout
+    assert {k: v for k, v in metrics.items() if k != "wall_time_s"} == {
+        k: v for k, v in reference_metrics.items() if k != "wall_time_s"
+    }
+    assert run(["dvc", "status", "--json", TARGET], repo, env).stdout.strip() in ("{}", "")
+    assert "Running stage" not in run(["dvc", "repro", TARGET], repo, env).stdout
 
     from mlflow.tracking import MlflowClient
 

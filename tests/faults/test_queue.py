@@ -13,8 +13,8 @@ pytestmark = pytest.mark.slow
 def test_two_parallel_queue_workers_share_the_mlflow_store(pipeline_repo):
     repo, env = pipeline_repo, pipeline_env(pipeline_repo)
     assert not (repo / "mlruns" / "mlflow.db").exists()
-    for size in (50, 60):
-        run(["dvc", "exp", "run", "--queue", "-S", f"unlabeled_size={size}"], repo, env)
+    for seed in (1, 2):  # up to the baseline: two workers, each with its split, training and MLflow runs
+        run(["dvc", "exp", "run", "--queue", "-S", f"seed={seed}", "train_baseline"], repo, env)
     run(["dvc", "queue", "start", "-j", "2"], repo, env)
     deadline = time.time() + 900
     status = ""
@@ -32,6 +32,11 @@ def test_two_parallel_queue_workers_share_the_mlflow_store(pipeline_repo):
     exp = client.get_experiment_by_name("pawprint")
     runs = client.search_runs([exp.experiment_id], max_results=1000)
     assert all(r.info.status == "FINISHED" for r in runs)
-    for stage in ("split", "distill@kd", "evaluate"):
+    for stage in ("split", "train_baseline"):
         names = {r.data.tags["dvc_exp"] for r in runs if r.data.tags["stage"] == stage}
         assert len(names) == 2 and "workspace" not in names, (stage, names)
+    parents = {r.info.run_id: r.data.tags["dvc_exp"] for r in runs if r.data.tags["stage"] == "pipeline"}
+    assert sorted(parents.values()) == sorted(names)  # one parent run per queued experiment
+    for r in runs:
+        if r.data.tags["stage"] != "pipeline":
+            assert parents[r.data.tags["mlflow.parentRunId"]] == r.data.tags["dvc_exp"]
