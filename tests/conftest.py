@@ -79,8 +79,16 @@ def reproduced(tmp_path_factory) -> tuple[Path, str]:
     return repo, out
 
 
+APPEND_ONLY = (".dvc/cache", "mlruns/artifacts")  # never rewritten in place: copies may share their files
+
+
 def copy_repo(src: Path, dst: Path) -> Path:
-    shutil.copytree(src, dst, symlinks=True)
+    """A copy a test may change freely; the DVC cache and MLflow artifacts (about 1.5 GB per reproduced repo)
+    are hard-linked, which is safe because files there are only ever added, never modified."""
+    shutil.copytree(src, dst, symlinks=True, ignore=shutil.ignore_patterns(*(Path(p).name for p in APPEND_ONLY)))
+    for folder in APPEND_ONLY:
+        if (src / folder).exists():
+            shutil.copytree(src / folder, dst / folder, symlinks=True, copy_function=os.link)
     return dst
 
 
