@@ -44,8 +44,10 @@ def run(params) -> None:
                 "onnx": export.onnx_runner(files["onnx"]),
                 "torchscript": export.torchscript_runner(files["torchscript"]),
             }
+            reference = export.reference_probabilities(model, test.images, meta["image_size"])
             gaps = {
-                fmt: export.max_probability_gap(model, runners[fmt], test.images, meta["image_size"]) for fmt in files
+                fmt: export.max_probability_gap(reference, runners[fmt], test.images, meta["image_size"])
+                for fmt in files
             }
             for fmt, gap in gaps.items():
                 if gap > export.PARITY_TOLERANCE:

@@ -52,17 +52,8 @@ def onnx_runner(path: Path) -> Callable[[np.ndarray], np.ndarray]:
     return lambda x: session.run(None, {"image": x})[0]
 
 
-def torchscript_runner(path: Path) -> Callable[[np.ndarray], np.ndarray]:
-    module = torch.jit.load(str(path), map_location="cpu").eval()
-
-    @torch.inference_mode()
-    def run(x: np.ndarray) -> np.ndarray:
-        return module(torch.from_numpy(x)).numpy()
-
-    return run
-
-
 def torch_runner(model: torch.nn.Module) -> Callable[[np.ndarray], np.ndarray]:
+    """A PyTorch module (eager, or TorchScript loaded with `torchscript_runner`) on the CPU, numpy in and out."""
     model = model.eval().cpu()
 
     @torch.inference_mode()
@@ -72,9 +63,17 @@ def torch_runner(model: torch.nn.Module) -> Callable[[np.ndarray], np.ndarray]:
     return run
 
 
-def max_probability_gap(model: torch.nn.Module, runner, images: np.ndarray, image_size: int) -> float:
-    """Largest |p_exported - p_pytorch| over the images and classes, PyTorch in fp32 (as the exported file)."""
-    reference = inference.logits(model, images, image_size, precision="32").softmax(1).numpy()
+def torchscript_runner(path: Path) -> Callable[[np.ndarray], np.ndarray]:
+    return torch_runner(torch.jit.load(str(path), map_location="cpu"))
+
+
+def reference_probabilities(model: torch.nn.Module, images: np.ndarray, image_size: int) -> np.ndarray:
+    """PyTorch's class probabilities in fp32 (as the exported files compute), once for every format checked."""
+    return inference.logits(model, images, image_size, precision="32").softmax(1).numpy()
+
+
+def max_probability_gap(reference: np.ndarray, runner, images: np.ndarray, image_size: int) -> float:
+    """Largest |p_exported - p_pytorch| over the images and classes."""
     gap = 0.0
     for start in range(0, len(images), 256):
         x = example_input(images[start : start + 256], image_size).numpy()

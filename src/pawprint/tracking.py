@@ -41,19 +41,27 @@ def _client():
     return MlflowClient(uri)
 
 
+def _local_store() -> bool:
+    return tracking_uri().startswith("sqlite:///")
+
+
+def _store_lock() -> contextlib.AbstractContextManager:
+    """Serialises find-or-create on the local store (processes racing on a fresh sqlite database break it);
+    a tracking server does that itself."""
+    if not _local_store():
+        return contextlib.nullcontext()
+    store_dir().mkdir(parents=True, exist_ok=True)
+    return _file_lock(store_dir() / ".init.lock")
+
+
 def ensure_experiment() -> tuple[Any, str]:
     """The client and the pipeline's experiment id, creating store and experiment once, under a lock."""
-    uri = tracking_uri()
-    lock_ctx = contextlib.nullcontext()
-    if uri.startswith("sqlite:///"):
-        store_dir().mkdir(parents=True, exist_ok=True)
-        lock_ctx = _file_lock(store_dir() / ".init.lock")
-    with lock_ctx:
+    with _store_lock():
         client = _client()
         exp = client.get_experiment_by_name(EXPERIMENT)
         if exp is not None:
             return client, exp.experiment_id
-        location = (store_dir() / "artifacts").as_uri() if uri.startswith("sqlite:///") else None
+        location = (store_dir() / "artifacts").as_uri() if _local_store() else None
         return client, client.create_experiment(EXPERIMENT, artifact_location=location)
 
 
@@ -128,8 +136,7 @@ def pipeline_execution() -> str:
 def _parent_run(client: Any, experiment_id: str, tags: dict[str, str]) -> str:
     """The run of this pipeline execution, created by its first stage; stage runs nest under it in the UI."""
     execution = tags["pipeline_execution"]
-    lock_ctx = _file_lock(store_dir() / ".init.lock") if tracking_uri().startswith("sqlite:///") else None
-    with lock_ctx or contextlib.nullcontext():
+    with _store_lock():
         found = client.search_runs(
             [experiment_id], filter_string=f"tags.stage = 'pipeline' and tags.pipeline_execution = '{execution}'"
         )
