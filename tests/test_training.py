@@ -1,3 +1,5 @@
+import numpy as np
+
 from pawprint.training import resume_key
 
 
@@ -74,3 +76,13 @@ def test_linear_probe_first_trains_the_head_alone_then_everything(tmp_path):
     assert same(snapshots[0][0], start[0]) and same(snapshots[1][0], start[0])  # probe: backbone fixed
     assert not same(snapshots[0][1], snapshots[1][1])  # ...while the head learns
     assert not same(snapshots[2][0], start[0])  # then the backbone trains too
+
+
+def test_training_keeps_a_partial_batch_when_a_process_shard_is_smaller_than_one():
+    """200 labels on 8 processes are shards of 25: with batch 64, dropping the remainder would drop them all."""
+    from pawprint.data.loaders import ArrayDataset, loader
+
+    data = ArrayDataset(np.zeros((200, 4, 4, 3), np.uint8), np.zeros(200, np.int64))
+    assert loader(data, 64, train=True).drop_last
+    assert not loader(data, 64, train=True, processes=8).drop_last
+    assert not loader(data, 64, train=False).drop_last

@@ -47,6 +47,7 @@ SOURCES = ("digits", "folder", "kaggle", "cifar10")
 STUDENTS = ("mobilenet_v2", "mobilenet_v2_32", "small_cnn")
 TEACHERS = ("resnet50", "vgg16")
 PRECISIONS = ("auto", "32", "bf16", "16-mixed")
+STRATEGIES = ("auto", "ddp")
 
 
 @dataclass(frozen=True)
@@ -76,6 +77,15 @@ class TrainConfig:
     precision: str = one_of("auto", *PRECISIONS)
     resume: bool = True
     monitor: str = one_of("val/loss", "val/loss", "val/accuracy")
+    # Lightning's Trainer arguments: `devices` processes per node (GPUs, or CPU processes), `num_nodes`
+    # machines; `batch_size` is per process, so the global batch is batch_size * devices * num_nodes.
+    strategy: str = one_of("auto", *STRATEGIES)
+    devices: int = positive(1)
+    num_nodes: int = positive(1)
+
+    @property
+    def processes(self) -> int:
+        return self.devices * self.num_nodes
 
 
 @dataclass(frozen=True)
@@ -294,6 +304,12 @@ def _check_relations(p: Params) -> None:
         for name in run.teachers:
             if name not in known:
                 raise ConfigError(f"params.yaml: {key}.teachers.{name}: no such teacher; known: {', '.join(known)}")
+    if p.train.processes > 1 and p.finetune.probe_epochs:
+        raise ConfigError(
+            f"params.yaml: finetune.probe_epochs = {p.finetune.probe_epochs}: a linear probe unfreezes the backbone "
+            "mid-training, which DDP does not synchronise across processes (Lightning issue #20340); "
+            "set it to 0 or train.devices and train.num_nodes to 1"
+        )
     if p.data.source == "folder" and not p.data.folder:
         raise ConfigError(
             "params.yaml: data.folder = '': data.source=folder needs the path of a folder of class folders"

@@ -10,6 +10,7 @@ left ResNet50 unchanged.
 from __future__ import annotations
 
 import functools
+import os
 from pathlib import Path
 
 import torch
@@ -39,3 +40,12 @@ def precision(requested: str, image_size: int) -> str:
     if torch.cuda.is_available():
         return "bf16-mixed" if torch.cuda.is_bf16_supported() else "16-mixed"
     return "bf16-mixed" if cpu_has_bf16() and image_size >= FAST_CPU_MIN_SIZE else "32-true"
+
+
+def global_rank(devices: int) -> int:
+    """Which process of a distributed run this is, known before Lightning starts (stages open the MLflow run
+    first). torchrun sets RANK; Lightning's launcher re-executes the stage script with LOCAL_RANK and
+    NODE_RANK set; a stage started by hand on node N, with NODE_RANK=N, is that node's first process."""
+    if "RANK" in os.environ:
+        return int(os.environ["RANK"])
+    return int(os.environ.get("NODE_RANK", 0)) * devices + int(os.environ.get("LOCAL_RANK", 0))

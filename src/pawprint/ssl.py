@@ -31,12 +31,15 @@ def augment_from(cfg: SimCLRConfig, image_size: int) -> SimCLRAugment:
 class SimCLR(Module):
     has_accuracy = False  # no labels: epochs are always selected on the contrastive val loss
 
-    def __init__(self, model: Classifier, cfg: SimCLRConfig, image_size: int, distributed: bool = False):
+    def __init__(self, model: Classifier, cfg: SimCLRConfig, image_size: int):
         super().__init__(model, augment_from(cfg, image_size), image_size, cfg)
+        # The classifier head gets no gradient here (fine-tuning fits it); marked so, DDP does not wait for one.
+        model.head.requires_grad_(False)
         dim = model.feature_dim
         self.projection = SimCLRProjectionHead(input_dim=dim, hidden_dim=dim, output_dim=cfg.projection_dim)
-        # gather_distributed: under DDP the negatives come from every process, as on one big device.
-        self.criterion = NTXentLoss(temperature=cfg.temperature, gather_distributed=distributed)
+        # Under DDP the negatives come from every process, as on one big device; with one process lightly
+        # gathers nothing (it checks the world size at each call), so this is always on.
+        self.criterion = NTXentLoss(temperature=cfg.temperature, gather_distributed=True)
 
     def on_after_batch_transfer(self, batch, dataloader_idx: int):
         images, _ = batch
@@ -50,8 +53,9 @@ class SimCLR(Module):
 
     def training_step(self, batch, batch_idx: int) -> torch.Tensor:
         loss = self._loss(batch)
-        self.log("train/loss", loss, on_step=False, on_epoch=True, prog_bar=True, batch_size=len(batch[0]))
+        n = len(batch[0])
+        self.log("train/loss", loss, on_step=False, on_epoch=True, prog_bar=True, batch_size=n, sync_dist=True)
         return loss
 
     def validation_step(self, batch, batch_idx: int) -> None:
-        self.log(MONITOR, self._loss(batch), on_epoch=True, prog_bar=True, batch_size=len(batch[0]))
+        self.log(MONITOR, self._loss(batch), on_epoch=True, prog_bar=True, batch_size=len(batch[0]), sync_dist=True)

@@ -104,27 +104,35 @@ def train_and_save(
     save: Callable[[Path], None],
     callbacks: tuple = (),
 ) -> None:
-    """Fit `module` under the MLflow run of stage `name`, then write the model `out`, its metrics and plots."""
+    """Fit `module` under the MLflow run of stage `name`, then write the model `out`, its metrics and plots.
+
+    Under DDP the other processes train their shard and leave the run and every output to rank 0.
+    """
+    from pawprint import device
     from pawprint.data.loaders import loader
     from pawprint.tracking import stage_run
     from pawprint.training import fit, resume_key
 
     batch = params.train.batch_size
+    train = functools.partial(
+        fit,
+        module,
+        loader(train_set, batch, train=True, processes=params.train.processes),
+        loader(val_set, batch, train=False),
+        stage=name,
+        train=params.train,
+        max_epochs=max_epochs,
+        plots_csv=plots_path(out),
+        key=resume_key(name, tracked, inputs),
+        callbacks=callbacks,
+    )
+    if device.global_rank(params.train.devices):
+        train(run=None)
+        return
     data_files = [p for p in inputs if p.parent == SPLITS_DIR]
     with stage_run(name, tracked, data_files) as run:
-        run.set_tags({"method": method, "unlabeled_size": params.unlabeled_size})
-        result = fit(
-            module,
-            loader(train_set, batch, train=True),
-            loader(val_set, batch, train=False),
-            stage=name,
-            train=params.train,
-            max_epochs=max_epochs,
-            run=run,
-            plots_csv=plots_path(out),
-            key=resume_key(name, tracked, inputs),
-            callbacks=callbacks,
-        )
+        run.set_tags({"method": method, "unlabeled_size": params.unlabeled_size, "processes": params.train.processes})
+        result = train(run=run)
         save(out)
         best = next(r for r in result.history if r["epoch"] == result.best_epoch)
         summary = {

@@ -9,6 +9,11 @@ Resuming: each stage writes `last.ckpt` every epoch under `.cache/pawprint/resum
 hashes the stage's params and input files, so a rerun with the same inputs continues where a killed run
 stopped and any change starts afresh. The torch RNG state travels in the checkpoint, so a resumed CPU run
 ends with the same weights as an uninterrupted one.
+
+Several processes (`train.devices` x `train.num_nodes` > 1): PyTorch DDP through Lightning. Its launcher
+re-executes the stage script once per extra process, so everything before `fit` runs in each of them; the
+stages open the MLflow run and write outputs in rank 0 only (`device.global_rank`). Lightning gives each
+process its shard of the data (a DistributedSampler over our plain DataLoaders) and averages gradients.
 """
 
 from __future__ import annotations
@@ -84,18 +89,20 @@ class Module(pl.LightningModule):
 
     def training_step(self, batch, batch_idx: int) -> torch.Tensor:
         loss, logits, y = self.training_loss(batch)
-        self.log("train/loss", loss, on_step=False, on_epoch=True, prog_bar=True, batch_size=len(y))
+        self.log("train/loss", loss, on_step=False, on_epoch=True, prog_bar=True, batch_size=len(y), sync_dist=True)
         known = y >= 0
         if known.any():
             acc = (logits[known].argmax(1) == y[known]).float().mean()
-            self.log("train/accuracy", acc, on_step=False, on_epoch=True, batch_size=int(known.sum()))
+            self.log("train/accuracy", acc, on_step=False, on_epoch=True, batch_size=int(known.sum()), sync_dist=True)
         return loss
 
     def validation_step(self, batch, batch_idx: int) -> None:
+        # sync_dist: under DDP each process sees a shard of val; early stopping and the best epoch go by all of it.
         x, y = batch
         logits = self(x).float()
-        self.log(MONITOR, F.cross_entropy(logits, y), on_epoch=True, prog_bar=True, batch_size=len(y))
-        self.log("val/accuracy", (logits.argmax(1) == y).float().mean(), on_epoch=True, batch_size=len(y))
+        loss, acc = F.cross_entropy(logits, y), (logits.argmax(1) == y).float().mean()
+        self.log(MONITOR, loss, on_epoch=True, prog_bar=True, batch_size=len(y), sync_dist=True)
+        self.log("val/accuracy", acc, on_epoch=True, batch_size=len(y), sync_dist=True)
 
     def configure_optimizers(self):
         params = [p for p in self.parameters() if p.requires_grad]
@@ -105,12 +112,19 @@ class Module(pl.LightningModule):
 
 
 class EpochLog(pl.Callback):
-    """Per-epoch metrics to MLflow (with the epoch as step) and to `plots/<stage>.csv`; kept across resumes."""
+    """Per-epoch metrics to MLflow (with the epoch as step) and to `plots/<stage>.csv`; kept across resumes.
 
-    def __init__(self, run: StageRun | None, csv_path: Path):
+    A row is written at the end of the training epoch, once Lightning has aggregated that epoch's training
+    metrics (at the end of validation they are still those of the epoch before). `train/images` counts the
+    images trained on in the epoch by all processes; under DDP each process also prints its share once.
+    """
+
+    def __init__(self, run: StageRun | None, csv_path: Path, stage: str):
         self.run = run
         self.csv_path = csv_path
+        self.stage = stage
         self.rows: list[dict[str, float]] = []
+        self.seen = 0
 
     def state_dict(self) -> dict[str, Any]:
         return {"rows": self.rows}
@@ -123,10 +137,22 @@ class EpochLog(pl.Callback):
             for row in self.rows:  # epochs done before a resume belong to this run's history too
                 self.run.log_metrics({k: v for k, v in row.items() if k != "epoch"}, step=int(row["epoch"]))
 
-    def on_validation_epoch_end(self, trainer, pl_module) -> None:
-        if trainer.sanity_checking:
-            return
-        row = {"epoch": trainer.current_epoch + 1}
+    def on_train_epoch_start(self, trainer, pl_module) -> None:
+        self.seen = 0
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx: int) -> None:
+        self.seen += len(batch[0])
+
+    def on_train_epoch_end(self, trainer, pl_module) -> None:
+        total = int(trainer.strategy.reduce(torch.tensor(float(self.seen)), reduce_op="sum"))
+        epoch = trainer.current_epoch + 1
+        if trainer.world_size > 1 and epoch == 1:
+            print(
+                f"{self.stage}: process {trainer.global_rank} of {trainer.world_size} trained on {self.seen} "
+                f"of the {total} images of epoch 1",
+                flush=True,
+            )
+        row = {"epoch": epoch, "train/images": total}
         row.update({k: float(v) for k, v in trainer.callback_metrics.items() if "/" in k})
         self.rows.append(row)
         if self.run and trainer.is_global_zero:
@@ -180,13 +206,21 @@ class AtomicCheckpointIO(TorchCheckpointIO):
 
 
 class RngState(pl.Callback):
-    """Torch's RNG state in every checkpoint, so a resumed run draws the same crops and batches."""
+    """Torch's RNG state in every checkpoint, so a resumed run draws the same crops and batches.
+
+    Under DDP every process starts from the same seed (and a resume restores rank 0's state everywhere);
+    each then moves to a stream of its own, or all would draw the same crop parameters for their shards.
+    """
 
     def state_dict(self) -> dict[str, Any]:
         return {"torch": torch.get_rng_state()}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         torch.set_rng_state(state["torch"])
+
+    def on_train_start(self, trainer, pl_module) -> None:
+        if trainer.world_size > 1:
+            torch.manual_seed(int(torch.randint(0, 2**62, ())) + trainer.global_rank)
 
 
 def resume_key(stage: str, params: dict[str, Any], inputs: list[Path]) -> str:
@@ -198,20 +232,28 @@ def resume_key(stage: str, params: dict[str, Any], inputs: list[Path]) -> str:
 class FitResult:
     best_epoch: int
     epochs_run: int
-    best_val_loss: float
     wall_time_s: float
     history: list[dict[str, float]]
 
 
+CHECKPOINT_DIR_ENV = "PAWPRINT_CHECKPOINT_DIR"
+
+
 @contextlib.contextmanager
-def checkpoint_dir(parent: Path, key: str, *, resume: bool) -> Iterator[Path]:
+def checkpoint_dir(parent: Path, key: str, *, resume: bool, rank: int = 0) -> Iterator[Path]:
     """The folder for this run's checkpoints, owned by one process at a time.
 
     The first process with a key takes `<parent>/<key>` under an exclusive lock: it resumes what is there (or
     clears it when `resume` is off) and removes it when training finishes, so a forced rerun starts afresh.
     A second process with the same key at the same time (two queued experiments that share a teacher) gets a
     private folder instead: correct, just not resumable. A failure keeps the shared folder for the next run.
+
+    Under DDP rank 0 owns the folder and passes its choice in the environment, which Lightning's launcher
+    hands to the processes it starts (processes torchrun starts on their own take `<parent>/<key>`).
     """
+    if rank:
+        yield Path(os.environ.get(CHECKPOINT_DIR_ENV) or parent / key)
+        return
     parent.mkdir(parents=True, exist_ok=True)
     with open(parent / f"{key}.lock", "a") as lock:
         try:
@@ -221,6 +263,7 @@ def checkpoint_dir(parent: Path, key: str, *, resume: bool) -> Iterator[Path]:
                 shutil.rmtree(path, ignore_errors=True)
         except BlockingIOError:
             path, owned = Path(tempfile.mkdtemp(prefix=f"{key}-{os.getpid()}-", dir=parent)), False
+        os.environ[CHECKPOINT_DIR_ENV] = str(path)
         try:
             yield path
         except BaseException:
@@ -249,19 +292,28 @@ def fit(
     plots_csv: Path,
     key: str,
     callbacks: tuple = (),
-) -> FitResult:
-    """Train to early stop, then load the best epoch's weights into `module`."""
+) -> FitResult | None:
+    """Train to early stop, then load the best epoch's weights into `module`.
+
+    Under DDP only rank 0 gets a result (and the best weights, and writes the plots CSV); the others get None.
+    """
     _quiet_lightning()
     start = time.time()
-    with checkpoint_dir(resume_dir() / stage, key, resume=train.resume) as ckpt_dir:
+    rank = device.global_rank(train.devices)
+    with checkpoint_dir(resume_dir() / stage, key, resume=train.resume, rank=rank) as ckpt_dir:
         monitor = train.monitor if module.has_accuracy else MONITOR
         mode = MODES[monitor]
-        best = ModelCheckpoint(dirpath=ckpt_dir, filename="best", monitor=monitor, mode=mode, save_last=True)
-        log = EpochLog(run, plots_csv)
+        # Saved at the end of the training epoch, after EpochLog has put that epoch's row in its state.
+        best = ModelCheckpoint(
+            dirpath=ckpt_dir, filename="best", monitor=monitor, mode=mode, save_last=True, save_on_train_epoch_end=True
+        )
+        log = EpochLog(run, plots_csv, stage)
         trainer = pl.Trainer(
             max_epochs=max_epochs,
             accelerator=device.accelerator(),
-            devices=1,
+            strategy=train.strategy,
+            devices=train.devices,
+            num_nodes=train.num_nodes,
             precision=device.precision(train.precision, module.image_size),
             plugins=[AtomicCheckpointIO()],
             callbacks=[
@@ -281,6 +333,8 @@ def fit(
         if resume:
             print(f"{stage}: resuming from {resume} (same params and inputs as the interrupted run)")
         trainer.fit(module, train_loader, val_loader, ckpt_path=resume, weights_only=True)
+        if not trainer.is_global_zero:
+            return None
         state = torch.load(best.best_model_path, map_location="cpu", weights_only=True)["state_dict"]
         module.load_state_dict(state)
         log.write_csv()
@@ -290,7 +344,6 @@ def fit(
     return FitResult(
         best_epoch=int(best_row["epoch"]),
         epochs_run=len(log.rows),
-        best_val_loss=float(best_row[MONITOR]),
         wall_time_s=time.time() - start,
         history=log.rows,
     )

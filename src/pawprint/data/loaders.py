@@ -36,12 +36,15 @@ def _as_batch(batch):
     return batch
 
 
-def loader(dataset: ArrayDataset, batch_size: int, *, train: bool) -> DataLoader:
+def loader(dataset: ArrayDataset, batch_size: int, *, train: bool, processes: int = 1) -> DataLoader:
+    """Training drops the last partial batch only when a process's shard holds more than one batch: 200
+    labels on 8 GPUs are shards of 25, which dropping the remainder of would leave with nothing to train on."""
+    shard = -(-len(dataset) // processes)
     return DataLoader(
         dataset,
         batch_size=batch_size,
         shuffle=train,
-        drop_last=train and len(dataset) > batch_size,
+        drop_last=train and shard > batch_size,
         collate_fn=_as_batch,
         num_workers=0,
     )
