@@ -2,7 +2,9 @@
 per method. With a few hundred labels two runs of one recipe differ by several points: never judge from one.
 
 Each seed is `dvc exp run --temp -S seed=N` (run outside the workspace, which stays as it is); the split does
-not depend on the seed, so DVC reuses it. The table goes to stdout and `reports/seeds.md`.
+not depend on the seed, so DVC reuses it. The table goes to stdout and `reports/seeds.md`. `--set KEY=VALUE`
+passes more overrides to every seed (`--set train.precision=32` for the fp32 reference of the speed levers),
+and `--label` names the table (`reports/seeds-<label>.md`).
 """
 
 from __future__ import annotations
@@ -18,8 +20,9 @@ from pathlib import Path
 SUFFIX = ".accuracy"
 
 
-def run_seed(seed: int, name: str) -> None:
-    subprocess.run(["dvc", "exp", "run", "--temp", "-n", name, "-S", f"seed={seed}"], check=True)
+def run_seed(seed: int, name: str, overrides: list[str]) -> None:
+    sets = [arg for value in overrides for arg in ("-S", value)]
+    subprocess.run(["dvc", "exp", "run", "--temp", "-n", name, "-S", f"seed={seed}", *sets], check=True)
 
 
 def accuracies(names: list[str]) -> dict[str, dict[str, float]]:
@@ -53,18 +56,21 @@ def table(results: dict[str, dict[str, float]], names: list[str], seeds: list[in
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
+    parser.add_argument("--label", default="")
     args = parser.parse_args()
     stamp = time.strftime("%m%d-%H%M%S")
+    prefix = f"{args.label}-" if args.label else ""
     names, minutes = [], []
     for seed in args.seeds:
-        name = f"seed{seed}-{stamp}"
+        name = f"{prefix}seed{seed}-{stamp}"
         start = time.time()
-        run_seed(seed, name)
+        run_seed(seed, name, args.overrides)
         minutes.append((time.time() - start) / 60)
         names.append(name)
     text = table(accuracies(names), names, args.seeds, minutes)
     Path("reports").mkdir(exist_ok=True)
-    Path("reports/seeds.md").write_text(text)
+    Path(f"reports/seeds{'-' + args.label if args.label else ''}.md").write_text(text)
     print(text)
 
 
