@@ -29,7 +29,7 @@ def run(params: Params) -> None:
     labeled, val = cache.load(SPLITS_DIR, "labeled"), cache.load(SPLITS_DIR, "val")
     pool = cache.load(SPLITS_DIR, "unlabeled")
     teacher_files = {TEACHERS_DIR / f"{t}.pt": w for t, w in kd.teachers.items()}
-    teachers = Teachers.load(teacher_files)
+    teachers = Teachers.load(teacher_files, params.train.precision)
     size, arch, k = params.data.image_size, params.student.arch, params.distill.teacher_cache_views
     init = [PRETRAINED_DIR / "student.pt"] if name == HYBRID else []
     # SimCLR's checkpoint has an untrained head, as fine-tuning starts from; KD trains all of it.

@@ -20,7 +20,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from pawprint import models
+from pawprint import device, models
 from pawprint.augment import SupervisedAugment, model_input, resize
 from pawprint.config import DistillConfig
 from pawprint.data.loaders import ArrayDataset
@@ -33,23 +33,26 @@ class Teachers(nn.Module):
     """Frozen teachers whose logits are averaged with weights; each sees a view at its own resolution.
 
     Logits rather than probabilities are averaged, as the study does; with one teacher it is that teacher.
+    They predict at their own precision (`train.precision`, inference rule of `device.precision`): bf16 on
+    bf16 CPUs from 64 px even when the student trains in fp32, since ResNet50 predicts 2.4x faster so.
     """
 
-    def __init__(self, members: list[tuple[Classifier, int, float]]):
+    def __init__(self, members: list[tuple[Classifier, int, float]], precision: str = "auto"):
         super().__init__()
         self.members = nn.ModuleList(m.eval().requires_grad_(False) for m, _, _ in members)
         self.sizes = [size for _, size, _ in members]
         total = sum(w for _, _, w in members)
         self.weights = [w / total for _, _, w in members]
         self.image_size = max(self.sizes)
+        self.precision = device.precision(precision, self.image_size)
 
     @classmethod
-    def load(cls, weighted_paths: dict[Path, float]) -> Teachers:
+    def load(cls, weighted_paths: dict[Path, float], precision: str = "auto") -> Teachers:
         members = []
         for path, weight in weighted_paths.items():
             model, meta = models.load(path)
             members.append((model, meta["image_size"], weight))
-        return cls(members)
+        return cls(members, precision)
 
     def train(self, mode: bool = True):
         return super().train(False)  # batch-norm statistics stay those of fine-tuning
@@ -58,7 +61,8 @@ class Teachers(nn.Module):
         """Weighted mean logits for a float view in [0, 1] cropped at `image_size` or larger."""
         out = None
         for model, size, weight in zip(self.members, self.sizes, self.weights):
-            logits = weight * model(model_input(view, size)).float()
+            with device.autocast(self.precision, view.device.type):
+                logits = weight * model(model_input(view, size)).float()
             out = logits if out is None else out + logits
         return out
 

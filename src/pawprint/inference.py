@@ -19,12 +19,12 @@ def logits(
     dev = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     model = model.eval().to(dev)
     model = model.to(memory_format=torch.channels_last)
-    autocast = device.precision(precision, image_size) == "bf16-mixed"
+    mixed = device.precision(precision, image_size)
     out = []
     with torch.inference_mode():  # after moving the model: parameters made in inference mode break autograd later
         for start in range(0, len(images), batch_size):
             batch = torch.from_numpy(np.ascontiguousarray(images[start : start + batch_size])).to(dev)
             x = model_input(batch, image_size)
-            with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=autocast):
+            with device.autocast(mixed, dev.type):
                 out.append(model(x).float().cpu())
     return torch.cat(out) if out else torch.zeros(0, 0)

@@ -314,7 +314,7 @@ def fit(
             strategy=train.strategy,
             devices=train.devices,
             num_nodes=train.num_nodes,
-            precision=device.precision(train.precision, module.image_size),
+            precision=device.precision(train.precision, module.image_size, trains=module.model),
             plugins=[AtomicCheckpointIO()],
             callbacks=[
                 best,
