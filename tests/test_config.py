@@ -102,3 +102,10 @@ def test_flatten_uses_dvc_names():
     flat = config.flatten(config.parse(tiny_params()))
     assert flat["distill.alpha"] == 0.5
     assert flat["unlabeled_size"] == 40
+
+
+def test_a_number_given_for_a_string_setting_is_read_as_its_text():
+    """`dvc exp run -S train.precision=32` writes the number 32, not the string '32', into params.yaml."""
+    assert config.parse(merge(tiny_params(), {"train": {"precision": 32}})).train.precision == "32"
+    with pytest.raises(ConfigError, match="train.precision = '8': must be one of"):
+        config.parse(merge(tiny_params(), {"train": {"precision": 8}}))

@@ -261,6 +261,8 @@ def _build(cls: type, raw: Any, prefix: str) -> Any:
         if typing.get_origin(hint) is dict:
             values[name] = _build_dict(hint, value, key)
             continue
+        if hint is str and _type_ok(value, int):
+            value = str(value)  # `dvc exp run -S train.precision=32` writes the number 32 into params.yaml
         if not _type_ok(value, hint):
             type_name = hint.__name__ if isinstance(hint, type) else str(hint)
             raise ConfigError(f"params.yaml: {key} = {value!r}: must be of type {type_name}")
