@@ -1,5 +1,7 @@
 """`make seeds` / `python -m pawprint.seeds`: the commands it gives DVC and the table it writes."""
 
+import pytest
+
 from pawprint import seeds
 
 
@@ -19,3 +21,22 @@ def test_table_has_mean_and_sample_std_per_model():
     assert "| kd | 0.900 | 0.940 | 0.920 | 0.028 |" in text
     assert "| baseline | 0.800 | 0.840 | 0.820 | 0.028 |" in text
     assert "Minutes per run: 1.0, 2.5" in text
+
+
+def test_the_newest_batch_of_a_label_is_compared_and_other_labels_are_not_mixed_in():
+    names = ["fast-seed0-1122-100000", "fast-seed1-1122-100000", "fast-seed1-1124-090000", "fast-seed0-1124-090000",
+             "fast-ensemble-seed0-1125-000000", "fast-ensemble-seed1-1125-000000", "seed0-1126-000000"]  # fmt: skip
+    assert seeds.newest_batch("fast", names) == ["fast-seed0-1124-090000", "fast-seed1-1124-090000"]
+    with pytest.raises(SystemExit, match="no experiment is labelled 'fp32'"):
+        seeds.newest_batch("fp32", names)
+    with pytest.raises(SystemExit, match="one seed"):
+        seeds.newest_batch("fast", ["fast-seed0-1124-090000"])
+
+
+def test_comparison_says_whether_each_mean_is_within_one_std_of_the_reference():
+    fast = [{"kd": 0.81, "baseline": 0.70, "vgg16": 0.5}, {"kd": 0.83, "baseline": 0.72, "vgg16": 0.5}]
+    fp32 = [{"kd": 0.80, "baseline": 0.80}, {"kd": 0.84, "baseline": 0.82}]
+    text = seeds.comparison("fast", fast, "fp32", fp32)
+    assert "| kd | 0.820 ± 0.014 | 0.820 ± 0.028 | +0.000 | yes |" in text
+    assert "| baseline | 0.710 ± 0.014 | 0.810 ± 0.014 | -0.100 | **no** |" in text
+    assert "vgg16" not in text  # trained on one side only

@@ -4,7 +4,9 @@ per method. With a few hundred labels two runs of one recipe differ by several p
 Each seed is `dvc exp run --temp -S seed=N` (run outside the workspace, which stays as it is); the split does
 not depend on the seed, so DVC reuses it. The table goes to stdout and `reports/seeds.md`. `--set KEY=VALUE`
 passes more overrides to every seed (`--set train.precision=32` for the fp32 reference of the speed levers),
-and `--label` names the table (`reports/seeds-<label>.md`).
+and `--label` names the table (`reports/seeds-<label>.md`). `--compare A B` then sets two labelled runs side
+by side (`reports/seeds-A-vs-B.md`): whether each model's mean under A lies within one seed-to-seed standard
+deviation of its mean under B, the test that a speed lever (A) costs no accuracy against its reference (B).
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from __future__ import annotations
 import argparse
 import csv
 import io
+import re
 import statistics
 import subprocess
 import time
@@ -25,17 +28,46 @@ def run_seed(seed: int, name: str, overrides: list[str]) -> None:
     subprocess.run(["dvc", "exp", "run", "--temp", "-n", name, "-S", f"seed={seed}", *sets], check=True)
 
 
-def accuracies(names: list[str]) -> dict[str, dict[str, float]]:
+def experiments() -> dict[str, dict[str, float]]:
     """Test accuracy per experiment and model, from `dvc exp show --csv` (columns `<model>.accuracy` of
     metrics/evaluate.json)."""
     out = subprocess.run(["dvc", "exp", "show", "--csv", "-A"], capture_output=True, text=True, check=True).stdout
-    rows = {r["Experiment"]: r for r in csv.DictReader(io.StringIO(out)) if r.get("Experiment") in names}
-    result = {}
-    for name, row in rows.items():
-        result[name] = {
+    return {
+        row["Experiment"]: {
             k.rsplit(":", 1)[-1].removesuffix(SUFFIX): float(v) for k, v in row.items() if k.endswith(SUFFIX) and v
         }
-    return result
+        for row in csv.DictReader(io.StringIO(out))
+        if row.get("Experiment")
+    }
+
+
+def newest_batch(label: str, names) -> list[str]:
+    """The experiments of the last `--label` run with this label (names `<label>-seed<N>-<stamp>`), by seed."""
+    pattern = re.compile(rf"{re.escape(label)}-seed(\d+)-(\d{{4}}-\d{{6}})")
+    found = [(m[2], int(m[1]), name) for name in names if (m := pattern.fullmatch(name))]
+    if not found:
+        raise SystemExit(f"no experiment is labelled {label!r}: run `python -m pawprint.seeds --label {label}` first")
+    stamp = max(found)[0]
+    batch = [name for s, _, name in sorted(found) if s == stamp]
+    if len(batch) < 2:
+        raise SystemExit(f"label {label!r} has one seed: a standard deviation needs `--seeds` with two or more")
+    return batch
+
+
+def comparison(label_a: str, a: list[dict[str, float]], label_b: str, b: list[dict[str, float]]) -> str:
+    def cell(accs: list[float]) -> str:
+        return f"{statistics.mean(accs):.3f} ± {statistics.stdev(accs):.3f}"
+
+    lines = [
+        f"| model | {label_a} mean ± std | {label_b} mean ± std | difference | within one std of {label_b} |",
+        "|---|---|---|---|---|",
+    ]
+    for model in [m for m in a[0] if m in b[0]]:  # a model only one side trained is not compared
+        accs_a, accs_b = [r[model] for r in a], [r[model] for r in b]
+        diff = statistics.mean(accs_a) - statistics.mean(accs_b)
+        within = "yes" if abs(diff) <= statistics.stdev(accs_b) else "**no**"
+        lines.append(f"| {model} | {cell(accs_a)} | {cell(accs_b)} | {diff:+.3f} | {within} |")
+    return "\n".join(lines) + f"\n\n{len(a)} seeds of {label_a}, {len(b)} of {label_b}; sample standard deviations.\n"
 
 
 def table(results: dict[str, dict[str, float]], names: list[str], seeds: list[int], minutes: list[float]) -> str:
@@ -58,7 +90,16 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
     parser.add_argument("--label", default="")
+    parser.add_argument("--compare", nargs=2, metavar=("A", "B"), help="labels of two earlier runs: A against B")
     args = parser.parse_args()
+    Path("reports").mkdir(exist_ok=True)
+    if args.compare:
+        found = experiments()
+        a, b = ([found[name] for name in newest_batch(label, found)] for label in args.compare)
+        text = comparison(args.compare[0], a, args.compare[1], b)
+        Path(f"reports/seeds-{args.compare[0]}-vs-{args.compare[1]}.md").write_text(text)
+        print(text)
+        return
     stamp = time.strftime("%m%d-%H%M%S")
     prefix = f"{args.label}-" if args.label else ""
     names, minutes = [], []
@@ -68,8 +109,8 @@ def main() -> None:
         run_seed(seed, name, args.overrides)
         minutes.append((time.time() - start) / 60)
         names.append(name)
-    text = table(accuracies(names), names, args.seeds, minutes)
-    Path("reports").mkdir(exist_ok=True)
+    found = experiments()
+    text = table({name: found[name] for name in names}, names, args.seeds, minutes)
     Path(f"reports/seeds{'-' + args.label if args.label else ''}.md").write_text(text)
     print(text)
 
