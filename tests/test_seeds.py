@@ -23,14 +23,18 @@ def test_table_has_mean_and_sample_std_per_model():
     assert "Minutes per run: 1.0, 2.5" in text
 
 
-def test_the_newest_batch_of_a_label_is_compared_and_other_labels_are_not_mixed_in():
+def test_each_seeds_newest_run_of_a_label_is_compared_and_other_labels_are_not_mixed_in():
     names = ["fast-seed0-1122-100000", "fast-seed1-1122-100000", "fast-seed1-1124-090000", "fast-seed0-1124-090000",
              "fast-ensemble-seed0-1125-000000", "fast-ensemble-seed1-1125-000000", "seed0-1126-000000"]  # fmt: skip
-    assert seeds.newest_batch("fast", names) == ["fast-seed0-1124-090000", "fast-seed1-1124-090000"]
+    assert seeds.newest_per_seed("fast", names) == ["fast-seed0-1124-090000", "fast-seed1-1124-090000"]
+    more = [*names, "fast-seed2-1124-100000", "fast-seed0-1123-000000"]  # seeds added later; an older rerun
+    assert seeds.newest_per_seed("fast", more) == [
+        "fast-seed0-1124-090000", "fast-seed1-1124-090000", "fast-seed2-1124-100000"
+    ]  # fmt: skip
     with pytest.raises(SystemExit, match="no experiment is labelled 'fp32'"):
-        seeds.newest_batch("fp32", names)
+        seeds.newest_per_seed("fp32", names)
     with pytest.raises(SystemExit, match="one seed"):
-        seeds.newest_batch("fast", ["fast-seed0-1124-090000"])
+        seeds.newest_per_seed("fast", ["fast-seed0-1124-090000"])
 
 
 def test_comparison_says_whether_each_mean_is_within_one_std_of_the_reference():

@@ -1,18 +1,15 @@
 """Bad input at the stage level: one line on stderr naming cause and fix, exit code 2, nothing lost."""
 
 import os
-import subprocess
 import sys
 
 import yaml
 
-from tests.conftest import ROOT, tiny_params
+from tests.conftest import ROOT, run, tiny_params
 
 
 def run_stage(name, repo, env):
-    return subprocess.run(
-        [sys.executable, str(ROOT / "stages" / f"{name}.py")], cwd=repo, env=env, capture_output=True, text=True
-    )
+    return run([sys.executable, str(ROOT / "stages" / f"{name}.py")], repo, env, check=False)
 
 
 def setup(tmp_path, **override):

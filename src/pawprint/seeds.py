@@ -4,9 +4,10 @@ per method. With a few hundred labels two runs of one recipe differ by several p
 Each seed is `dvc exp run --temp -S seed=N` (run outside the workspace, which stays as it is); the split does
 not depend on the seed, so DVC reuses it. The table goes to stdout and `reports/seeds.md`. `--set KEY=VALUE`
 passes more overrides to every seed (`--set train.precision=32` for the fp32 reference of the speed levers),
-and `--label` names the table (`reports/seeds-<label>.md`). `--compare A B` then sets two labelled runs side
-by side (`reports/seeds-A-vs-B.md`): whether each model's mean under A lies within one seed-to-seed standard
-deviation of its mean under B, the test that a speed lever (A) costs no accuracy against its reference (B).
+and `--label` names the table (`reports/seeds-<label>.md`). `--compare A B` then sets two labels side by side
+(`reports/seeds-A-vs-B.md`, each seed's newest run of each label): whether each model's mean under A lies
+within one seed-to-seed standard deviation of its mean under B, the test that a speed lever (A) costs no
+accuracy against its reference (B).
 """
 
 from __future__ import annotations
@@ -41,17 +42,19 @@ def experiments() -> dict[str, dict[str, float]]:
     }
 
 
-def newest_batch(label: str, names) -> list[str]:
-    """The experiments of the last `--label` run with this label (names `<label>-seed<N>-<stamp>`), by seed."""
+def newest_per_seed(label: str, names) -> list[str]:
+    """Each seed's newest experiment with this label (names `<label>-seed<N>-<stamp>`), by seed: a later
+    `--label L --seeds 3 4` adds seeds to L's earlier ones, and a rerun of a seed replaces it."""
     pattern = re.compile(rf"{re.escape(label)}-seed(\d+)-(\d{{4}}-\d{{6}})")
-    found = [(m[2], int(m[1]), name) for name in names if (m := pattern.fullmatch(name))]
-    if not found:
+    newest: dict[int, tuple[str, str]] = {}
+    for name in names:
+        if m := pattern.fullmatch(name):
+            newest[int(m[1])] = max(newest.get(int(m[1]), ("", "")), (m[2], name))
+    if not newest:
         raise SystemExit(f"no experiment is labelled {label!r}: run `python -m pawprint.seeds --label {label}` first")
-    stamp = max(found)[0]
-    batch = [name for s, _, name in sorted(found) if s == stamp]
-    if len(batch) < 2:
+    if len(newest) < 2:
         raise SystemExit(f"label {label!r} has one seed: a standard deviation needs `--seeds` with two or more")
-    return batch
+    return [newest[seed][1] for seed in sorted(newest)]
 
 
 def comparison(label_a: str, a: list[dict[str, float]], label_b: str, b: list[dict[str, float]]) -> str:
@@ -95,7 +98,7 @@ def main() -> None:
     Path("reports").mkdir(exist_ok=True)
     if args.compare:
         found = experiments()
-        a, b = ([found[name] for name in newest_batch(label, found)] for label in args.compare)
+        a, b = ([found[name] for name in newest_per_seed(label, found)] for label in args.compare)
         text = comparison(args.compare[0], a, args.compare[1], b)
         Path(f"reports/seeds-{args.compare[0]}-vs-{args.compare[1]}.md").write_text(text)
         print(text)

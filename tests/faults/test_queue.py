@@ -2,6 +2,7 @@
 nothing fails with "database is locked" (the store is created under a file lock, writes are batched)."""
 
 import time
+from pathlib import Path
 
 import pytest
 
@@ -10,21 +11,34 @@ from tests.conftest import pipeline_env, run
 pytestmark = pytest.mark.slow
 
 
+def finished_queue(repo: Path, env: dict, deadline: float) -> str:
+    status = ""
+    while time.time() < deadline:
+        status = run(["dvc", "queue", "status"], repo, env, timeout=120).stdout
+        if "Queued" not in status and "Running" not in status and "Success" in status:
+            break
+        time.sleep(3)
+    return status
+
+
+def queue_logs(repo: Path) -> str:
+    """The workers' and the experiments' own logs, for a failure that happens only now and then."""
+    logs = sorted((repo / ".dvc" / "tmp" / "exps").rglob("*.out"))
+    return "".join(f"\n--- {log}\n{log.read_text(errors='replace')[-3000:]}" for log in logs)
+
+
 def test_two_parallel_queue_workers_share_the_mlflow_store(pipeline_repo):
     repo, env = pipeline_repo, pipeline_env(pipeline_repo)
     assert not (repo / "mlruns" / "mlflow.db").exists()
     # The study's grid syntax, up to the baseline: two workers, each with its split, training and MLflow runs.
     run(["dvc", "exp", "run", "--queue", "-S", "unlabeled_size=50,60", "train_baseline"], repo, env)
-    run(["dvc", "queue", "start", "-j", "2"], repo, env)
-    deadline = time.time() + 900
-    status = ""
-    while time.time() < deadline:
-        status = run(["dvc", "queue", "status"], repo, env).stdout
-        if "Queued" not in status and "Running" not in status and "Success" in status:
-            break
-        time.sleep(3)
-    run(["dvc", "queue", "stop"], repo, env, check=False)
-    assert status.count("Success") == 2 and "Failed" not in status, status  # a locked database fails a stage
+    run(["dvc", "queue", "start", "-j", "2"], repo, env, timeout=120)
+    try:
+        status = finished_queue(repo, env, deadline=time.time() + 900)
+    finally:  # never leave a worker or a stage running behind the test
+        run(["dvc", "queue", "stop", "--kill"], repo, env, check=False, timeout=120)
+    # A locked database fails a stage.
+    assert status.count("Success") == 2 and "Failed" not in status, status + queue_logs(repo)
 
     from mlflow.tracking import MlflowClient
 

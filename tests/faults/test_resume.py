@@ -12,7 +12,7 @@ import pytest
 import torch
 import yaml
 
-from tests.conftest import ROOT, tiny_params
+from tests.conftest import ROOT, run, tiny_params
 
 pytestmark = pytest.mark.slow
 
@@ -21,9 +21,7 @@ def stage(name: str, repo: Path, env: dict, wait: bool = True):
     cmd = [sys.executable, str(ROOT / "stages" / f"{name}.py")]
     if not wait:
         return subprocess.Popen(cmd, cwd=repo, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    result = subprocess.run(cmd, cwd=repo, env=env, capture_output=True, text=True)
-    assert result.returncode == 0, result.stderr[-2000:]
-    return result
+    return run(cmd, repo, env)
 
 
 @pytest.fixture
