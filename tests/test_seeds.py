@@ -13,6 +13,8 @@ def test_every_seed_gets_the_extra_overrides(monkeypatch):
         ["dvc", "exp", "run", "--temp", "-n", "fp32-seed2", "-S", "seed=2", "-S", "train.precision=32",
          "-S", "data.image_size=64"]
     ]  # fmt: skip
+    seeds.run_seed(0, "fast-seed0", [], target="evaluate")
+    assert calls[-1] == ["dvc", "exp", "run", "--temp", "-n", "fast-seed0", "-S", "seed=0", "evaluate"]
 
 
 def test_table_has_mean_and_sample_std_per_model():

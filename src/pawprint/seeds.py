@@ -4,7 +4,9 @@ per method. With a few hundred labels two runs of one recipe differ by several p
 Each seed is `dvc exp run --temp -S seed=N` (run outside the workspace, which stays as it is); the split does
 not depend on the seed, so DVC reuses it. The table goes to stdout and `reports/seeds.md`. `--set KEY=VALUE`
 passes more overrides to every seed (`--set train.precision=32` for the fp32 reference of the speed levers),
-and `--label` names the table (`reports/seeds-<label>.md`). `--compare A B` then sets two labels side by side
+and `--label` names the table (`reports/seeds-<label>.md`); `--target STAGE` stops each run at that stage
+(`--target evaluate`: every model and its test metrics, without the export and report stages, which add
+minutes per seed and no accuracy). `--compare A B` then sets two labels side by side
 (`reports/seeds-A-vs-B.md`, each seed's newest run of each label): whether each model's mean under A lies
 within one seed-to-seed standard deviation of its mean under B, the test that a speed lever (A) costs no
 accuracy against its reference (B).
@@ -24,9 +26,10 @@ from pathlib import Path
 SUFFIX = ".accuracy"
 
 
-def run_seed(seed: int, name: str, overrides: list[str]) -> None:
+def run_seed(seed: int, name: str, overrides: list[str], target: str | None = None) -> None:
     sets = [arg for value in overrides for arg in ("-S", value)]
-    subprocess.run(["dvc", "exp", "run", "--temp", "-n", name, "-S", f"seed={seed}", *sets], check=True)
+    targets = [target] if target else []
+    subprocess.run(["dvc", "exp", "run", "--temp", "-n", name, "-S", f"seed={seed}", *sets, *targets], check=True)
 
 
 def experiments() -> dict[str, dict[str, float]]:
@@ -93,6 +96,7 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
     parser.add_argument("--label", default="")
+    parser.add_argument("--target", help="the stage each run ends at (default: the whole pipeline)")
     parser.add_argument("--compare", nargs=2, metavar=("A", "B"), help="labels of two earlier runs: A against B")
     args = parser.parse_args()
     Path("reports").mkdir(exist_ok=True)
@@ -109,7 +113,7 @@ def main() -> None:
     for seed in args.seeds:
         name = f"{prefix}seed{seed}-{stamp}"
         start = time.time()
-        run_seed(seed, name, args.overrides)
+        run_seed(seed, name, args.overrides, args.target)
         minutes.append((time.time() - start) / 60)
         names.append(name)
     found = experiments()
