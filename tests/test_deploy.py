@@ -39,6 +39,22 @@ def test_export_picks_the_best_by_val_and_matches_pytorch(reproduced):
         assert f"| {name} | {entry['method']} | {100 * results[name]['test']['accuracy']:.1f} |" in summary
 
 
+def test_precision_check_measures_every_model_at_fp32_and_bf16(reproduced, tmp_path):
+    repo = reproduced[0]
+    out = tmp_path / "precision.md"
+    printed = run(["pawprint", "precision", "--out", str(out)], repo, pipeline_env(repo)).stdout
+    results = json.loads((repo / "reports" / "test_metrics.json").read_text())["models"]
+    rows = {line.split(" | ")[0].strip("| "): line.split(" | ") for line in out.read_text().splitlines()[2:]}
+    assert set(rows) == set(results) and out.read_text() in printed
+    n = len(np.load(repo / "data" / "splits" / "test.npy", mmap_mode="r"))
+    for name, cells in rows.items():
+        fp32, bf16 = float(cells[1].rstrip("%")), float(cells[2].rstrip("%"))  # percent, two decimals
+        changed, gap = int(cells[4].split()[0]), float(cells[5].rstrip(" |"))
+        assert abs(fp32 - 100 * results[name]["test"]["accuracy"]) < 0.006, name  # evaluate: fp32 at 16 px
+        assert abs(bf16 - fp32) <= 100 * changed / n + 1e-9, name
+        assert 0 < gap < 0.2, (name, gap)  # bf16 rounds every logit a little, and no more
+
+
 def test_predict_with_the_mlflow_model_agrees_with_evaluate(reproduced, tmp_path):
     repo = reproduced[0]
     exported = json.loads((repo / "reports" / "export.json").read_text())["models"]

@@ -26,6 +26,15 @@ def _predict(args: argparse.Namespace) -> None:
     sys.exit(predict.run(args.model, args.paths, args.top_k, args.csv))
 
 
+def _precision(args: argparse.Namespace) -> None:
+    from pawprint import precision_check
+
+    _, text = precision_check.run()
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.out).write_text(text)
+    print(text + f"\nwrote {args.out}")
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="pawprint", description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True)
@@ -44,6 +53,11 @@ def main(argv: list[str] | None = None) -> None:
     predict.add_argument("--top-k", type=int, default=1, help="the k most likely classes per image (default 1)")
     predict.add_argument("--csv", help="also write the predictions to this CSV file")
     predict.set_defaults(func=_predict)
+    precision = commands.add_parser(
+        "precision", help="every trained model on the test split at fp32 and at bf16: what bf16 inference costs"
+    )
+    precision.add_argument("--out", default="reports/precision.md", help="the table (default: reports/precision.md)")
+    precision.set_defaults(func=_precision)
     args = parser.parse_args(argv)
     try:
         args.func(args)
