@@ -77,3 +77,36 @@ def test_an_ensemble_averages_its_teachers_logits_with_weights_each_at_its_size(
     teachers.train()
     assert not any(m.training for m in teachers.modules())
     assert not any(p.requires_grad for p in teachers.parameters())
+
+
+@pytest.mark.parametrize("cached", [False, True])
+def test_a_distillation_trains_to_the_end_and_keeps_its_best_epoch(data, cached, isolated_env):
+    """Through the real `training.fit`: it trains, then loads the best epoch's checkpoint, which leaves the
+    frozen teachers out (teachers on the fly once failed right there, after every epoch had run)."""
+    from pawprint.config import TrainConfig
+    from pawprint.training import fit
+
+    torch.manual_seed(0)
+    teacher = Teachers([(models.build("small_cnn", 2, 48), 48, 1.0)])
+    before = {k: v.clone() for k, v in teacher.state_dict().items()}
+    augment, cfg = SupervisedAugment(48), DistillConfig(lr=0.01)
+    if cached:
+        train_set, module = (
+            cache_views(teacher, data, augment, 32, k=2),
+            Distill(models.build("small_cnn", 2, 32), augment, 32, cfg),
+        )
+    else:
+        train_set, module = data, Distill(models.build("small_cnn", 2, 32), augment, 32, cfg, teacher=teacher)
+    mask = (data.labels >= 0).numpy()
+    labeled = ArrayDataset(data.images[mask], data.labels.numpy()[mask])
+    result = fit(
+        module, loader(train_set, 8, train=True), loader(labeled, 8, train=False), stage="distill", max_epochs=3,
+        train=TrainConfig(min_epochs=3, resume=False), run=None, plots_csv=isolated_env / "plots.csv", key="k",
+    )  # fmt: skip
+    assert result.epochs_run == 3 and 1 <= result.best_epoch <= 3
+    assert all(torch.equal(before[k], v) for k, v in teacher.state_dict().items())  # frozen, and left as it was
+    student_only = {k: v for k, v in module.state_dict().items() if not k.startswith("teacher.")}
+    assert module.load_state_dict(student_only).unexpected_keys == []
+    del student_only[next(k for k in student_only if k.startswith("model."))]
+    with pytest.raises(RuntimeError, match="missing"):  # leaving out the teachers is allowed, nothing else
+        module.load_state_dict(student_only)

@@ -120,13 +120,21 @@ class Distill(Module):
         super().__init__(student, augment, image_size, cfg)
         self.cfg = cfg
         self.teacher = teacher
-        # The frozen teachers are rebuilt from their own checkpoints, so resumable checkpoints leave them out.
-        self.strict_loading = False
 
+    # The frozen teachers are rebuilt from their own checkpoints, so checkpoints (to resume, and the best
+    # epoch's that `training.fit` loads at the end) leave them out; every other key must match.
     def on_save_checkpoint(self, checkpoint) -> None:
         state = checkpoint["state_dict"]
         for key in [k for k in state if k.startswith("teacher.")]:
             del state[key]
+
+    def load_state_dict(self, state_dict, strict: bool = True, assign: bool = False):
+        result = super().load_state_dict(state_dict, strict=False, assign=assign)
+        missing = [k for k in result.missing_keys if not k.startswith("teacher.")]
+        if strict and (missing or result.unexpected_keys):
+            raise RuntimeError(f"checkpoint does not fit this student: missing {missing}, "
+                               f"unexpected {result.unexpected_keys}")  # fmt: skip
+        return result
 
     def on_after_batch_transfer(self, batch, dataloader_idx: int):
         if not self.trainer.training:
