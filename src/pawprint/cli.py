@@ -29,7 +29,7 @@ def _predict(args: argparse.Namespace) -> None:
 def _precision(args: argparse.Namespace) -> None:
     from pawprint import precision_check
 
-    _, text = precision_check.run()
+    text = precision_check.run()
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(text)
     print(text + f"\nwrote {args.out}")
