@@ -1,10 +1,12 @@
 """Distillation on tiny data, both ways of getting the teacher's opinion, with a teacher at its own resolution."""
 
+import warnings
+
 import numpy as np
 import pytest
 import torch
 
-from pawprint import models
+from pawprint import inference, models
 from pawprint.augment import SupervisedAugment
 from pawprint.config import DistillConfig
 from pawprint.data.loaders import ArrayDataset, loader
@@ -110,3 +112,14 @@ def test_a_distillation_trains_to_the_end_and_keeps_its_best_epoch(data, cached,
     del student_only[next(k for k in student_only if k.startswith("model."))]
     with pytest.raises(RuntimeError, match="missing"):  # leaving out the teachers is allowed, nothing else
         module.load_state_dict(student_only)
+
+
+def test_the_read_only_cache_is_read_without_warnings(data, tmp_path):
+    """Splits are memory-mapped read-only (cache.load); torch warns on every batch of such an array."""
+    np.save(tmp_path / "pool.npy", data.images)
+    pool = ArrayDataset(np.load(tmp_path / "pool.npy", mmap_mode="r"), data.labels.numpy())
+    teacher = Teachers([(models.build("small_cnn", 2, 48), 48, 1.0)])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        cache_views(teacher, pool, SupervisedAugment(48), student_size=32, k=1)
+        inference.logits(models.build("small_cnn", 2, 32), pool.images, 32)

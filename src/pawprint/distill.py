@@ -94,7 +94,7 @@ def cache_views(
     teacher = teacher.to(memory_format=torch.channels_last)
     views, logits = [], []
     for start in range(0, len(data), batch_size):
-        images = torch.from_numpy(np.ascontiguousarray(data.images[start : start + batch_size]))
+        images = torch.from_numpy(np.array(data.images[start : start + batch_size]))  # a copy, as in inference.py
         batch_views, batch_logits = [], []
         for _ in range(k):
             view = augment.view(images)

@@ -23,7 +23,8 @@ def logits(
     out = []
     with torch.inference_mode():  # after moving the model: parameters made in inference mode break autograd later
         for start in range(0, len(images), batch_size):
-            batch = torch.from_numpy(np.ascontiguousarray(images[start : start + batch_size])).to(dev)
+            # A copy: the cache is memory-mapped read-only, which torch.from_numpy warns about at every call.
+            batch = torch.from_numpy(np.array(images[start : start + batch_size])).to(dev)
             x = model_input(batch, image_size)
             with device.autocast(mixed, dev.type):
                 out.append(model(x).float().cpu())
