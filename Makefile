@@ -20,11 +20,14 @@ $(STAMP): requirements.txt constraints.txt pyproject.toml
 repro: $(STAMP)
 	dvc repro
 
+# One test worker per core (at most 4), sharing the reproduced pipeline; an idle worker takes tests from a busy
+# one (tests/conftest.py orders them for that). XDIST= runs them in one process.
+XDIST ?= -n logical --maxprocesses 4 --dist worksteal
 test: $(STAMP)
-	python -m pytest -q
+	python -m pytest -q $(XDIST)
 
 test-fast: $(STAMP)
-	python -m pytest -q -m "not slow"
+	python -m pytest -q $(XDIST) -m "not slow"
 
 lint: $(STAMP)
 	ruff check . && ruff format --check .

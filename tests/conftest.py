@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from filelock import FileLock
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared" / "datasets"
@@ -26,6 +27,31 @@ TINY = {
     "ssl_teacher": {"pretrain_epochs": 1, "epochs": 1},
     "distill": {"epochs": 1},
 }
+
+
+def pytest_configure(config):
+    """Each xdist worker's stages get their share of the cores: two workers whose stages each start one
+    OpenMP thread per core spin against each other (a 40 s training once took over 500 s that way)."""
+    workers = os.environ.get("PYTEST_XDIST_WORKER_COUNT")
+    if workers:
+        os.environ.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // int(workers))))
+
+
+def pytest_collection_modifyitems(items):
+    """An order for `--dist worksteal`, which hands each worker a half of this list and lets an idle one take
+    the tail of another's. The suite's longest chain is the `reproduced` fixture then the tests that rerun
+    parts of it (5 and 3 minutes): marked `early`, they come first and run back to back on the first worker,
+    which never waits. The second worker meanwhile runs the fast tests, then the slow ones, then the other
+    users of `reproduced`, which is built by then; whoever is idle takes the rest."""
+
+    def rank(item) -> int:
+        if item.get_closest_marker("early"):
+            return 0
+        if "reproduced" in getattr(item, "fixturenames", ()):
+            return 3
+        return 2 if item.get_closest_marker("slow") else 1
+
+    items.sort(key=rank)
 
 
 def merge(base: dict, override: dict) -> dict:
@@ -86,12 +112,24 @@ def pipeline_repo(tmp_path) -> Path:
 
 @pytest.fixture(scope="session")
 def reproduced(tmp_path_factory) -> tuple[Path, str]:
-    """One uninterrupted `dvc repro` of the tiny pipeline, shared: tests copy it before changing anything."""
-    repo = make_pipeline_repo(tmp_path_factory.mktemp("reproduced") / "repo")
-    out = run(["dvc", "repro"], repo, pipeline_env(repo)).stdout
-    run(["git", "add", "-A"], repo)
-    run(["git", "commit", "-qm", "reproduced"], repo)
-    return repo, out
+    """One uninterrupted `dvc repro` of the tiny pipeline, shared: tests copy it before changing anything.
+
+    It costs a fifth of the suite, so under pytest-xdist it is built once for all workers: in the controller's
+    folder (removed by pytest when every test passed), by whichever worker needs it first, the others waiting
+    on a lock. A worker that failed half-way leaves no log, and the next one starts again from scratch."""
+    shared = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        shared = shared.parent
+    folder, log = shared / "reproduced", shared / "reproduced" / "dvc-repro.log"
+    with FileLock(shared / "reproduced.lock"):
+        if not log.exists():
+            shutil.rmtree(folder, ignore_errors=True)
+            repo = make_pipeline_repo(folder / "repo")
+            out = run(["dvc", "repro"], repo, pipeline_env(repo)).stdout
+            run(["git", "add", "-A"], repo)
+            run(["git", "commit", "-qm", "reproduced"], repo)
+            log.write_text(out)
+    return folder / "repo", log.read_text()
 
 
 APPEND_ONLY = (".dvc/cache", "mlruns/artifacts")  # never rewritten in place: copies may share their files

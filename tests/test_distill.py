@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from pawprint import inference, models
+from pawprint import export, inference, models
 from pawprint.augment import SupervisedAugment
 from pawprint.config import DistillConfig
 from pawprint.data.loaders import ArrayDataset, loader
@@ -123,3 +123,8 @@ def test_the_read_only_cache_is_read_without_warnings(data, tmp_path):
         warnings.simplefilter("error")
         cache_views(teacher, pool, SupervisedAugment(48), student_size=32, k=1)
         inference.logits(models.build("small_cnn", 2, 32), pool.images, 32)
+        image, _ = pool[0]
+        batch, _ = pool.__getitems__([1, 0])
+        example = export.example_input(pool.images[:2], 32)
+    assert torch.equal(batch[1], image) and torch.equal(image, torch.as_tensor(data.images[0]))
+    assert example.shape == (2, 3, 32, 32)

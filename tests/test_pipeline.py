@@ -8,7 +8,9 @@ import torch
 
 from tests.conftest import copy_repo, pipeline_env, run
 
-pytestmark = pytest.mark.slow
+# `early`: the suite's critical path (the `reproduced` fixture, then its two longest users) starts at once
+# on the first test worker (tests/conftest.py).
+pytestmark = [pytest.mark.slow, pytest.mark.early]
 
 TEACHERS = {"train_teacher@resnet50", "train_teacher@second"}
 POOL = {

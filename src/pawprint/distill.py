@@ -16,14 +16,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
 import torch
 from torch import nn
 
 from pawprint import device, models
 from pawprint.augment import SupervisedAugment, model_input, resize
 from pawprint.config import DistillConfig
-from pawprint.data.loaders import ArrayDataset
+from pawprint.data.loaders import ArrayDataset, as_tensor
 from pawprint.losses import kd_loss
 from pawprint.models import Classifier
 from pawprint.training import Module
@@ -94,7 +93,7 @@ def cache_views(
     teacher = teacher.to(memory_format=torch.channels_last)
     views, logits = [], []
     for start in range(0, len(data), batch_size):
-        images = torch.from_numpy(np.array(data.images[start : start + batch_size]))  # a copy, as in inference.py
+        images = as_tensor(data.images[start : start + batch_size])
         batch_views, batch_logits = [], []
         for _ in range(k):
             view = augment.view(images)

@@ -19,13 +19,14 @@ import torch
 
 from pawprint import inference
 from pawprint.augment import model_input
+from pawprint.data.loaders import as_tensor
 from pawprint.paths import atomic_path
 
 PARITY_TOLERANCE = 1e-4  # max abs difference of class probabilities, exported vs PyTorch fp32
 
 
 def example_input(images: np.ndarray, image_size: int) -> torch.Tensor:
-    return model_input(torch.from_numpy(np.array(images)), image_size).contiguous()  # a copy: test.npy is read-only
+    return model_input(as_tensor(images), image_size).contiguous()
 
 
 def to_onnx(model: torch.nn.Module, example: torch.Tensor, path: Path) -> None:

@@ -7,6 +7,7 @@ import torch
 
 from pawprint import device
 from pawprint.augment import model_input
+from pawprint.data.loaders import as_tensor
 
 
 def logits(
@@ -23,8 +24,7 @@ def logits(
     out = []
     with torch.inference_mode():  # after moving the model: parameters made in inference mode break autograd later
         for start in range(0, len(images), batch_size):
-            # A copy: the cache is memory-mapped read-only, which torch.from_numpy warns about at every call.
-            batch = torch.from_numpy(np.array(images[start : start + batch_size])).to(dev)
+            batch = as_tensor(images[start : start + batch_size]).to(dev)
             x = model_input(batch, image_size)
             with device.autocast(mixed, dev.type):
                 out.append(model(x).float().cpu())

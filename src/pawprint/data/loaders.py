@@ -15,6 +15,12 @@ from pawprint.data.cache import Split
 from pawprint.losses import UNLABELED
 
 
+def as_tensor(images: np.ndarray) -> torch.Tensor:
+    """uint8 images as a tensor. The split caches are memory-mapped read-only, and a tensor sharing a read-only
+    array must never be written (torch warns at every call): those are copied; fresh arrays are shared."""
+    return torch.from_numpy(images if images.flags.writeable else np.array(images))
+
+
 class ArrayDataset(Dataset):
     def __init__(self, images: np.ndarray, labels: np.ndarray):
         self.images = images
@@ -24,12 +30,12 @@ class ArrayDataset(Dataset):
         return len(self.labels)
 
     def __getitem__(self, index: int):
-        return torch.from_numpy(np.asarray(self.images[index])), self.labels[index]
+        return as_tensor(self.images[index]), self.labels[index]
 
     def __getitems__(self, indices: list[int]):
         """One fancy-index per batch instead of one row at a time (DataLoader calls this when it exists)."""
         idx = np.asarray(indices)
-        return torch.from_numpy(np.ascontiguousarray(self.images[idx])), self.labels[idx]
+        return as_tensor(self.images[idx]), self.labels[idx]
 
 
 def _as_batch(batch):
