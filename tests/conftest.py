@@ -29,7 +29,7 @@ TINY = {
 }
 
 
-def pytest_configure(config):
+def pytest_configure():
     """Each xdist worker's stages get their share of the cores: two workers whose stages each start one
     OpenMP thread per core spin against each other (a 40 s training once took over 500 s that way)."""
     workers = os.environ.get("PYTEST_XDIST_WORKER_COUNT")
@@ -120,7 +120,8 @@ def reproduced(tmp_path_factory) -> tuple[Path, str]:
     shared = tmp_path_factory.getbasetemp()
     if os.environ.get("PYTEST_XDIST_WORKER"):
         shared = shared.parent
-    folder, log = shared / "reproduced", shared / "reproduced" / "dvc-repro.log"
+    folder = shared / "reproduced"
+    log = folder / "dvc-repro.log"
     with FileLock(shared / "reproduced.lock"):
         if not log.exists():
             shutil.rmtree(folder, ignore_errors=True)
