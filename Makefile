@@ -42,8 +42,10 @@ ui: $(STAMP)
 
 # Three seeds of the whole pipeline as DVC experiments, then the mean test accuracy per method.
 seeds: $(STAMP)
-	python -m pawprint.seeds
+	pawprint seeds
 
-# Images per second of every stage: project vs plain PyTorch vs model only, at 64 and 96 px on petimages-4k.
+# Images per second of every stage: project vs plain PyTorch vs model only, on a folder of photos:
+# make bench DATA=path/to/PetImages
 bench: $(STAMP)
-	python -m pawprint.bench
+	@test -n "$(DATA)" || { echo "make bench needs DATA=<a folder of class folders>, e.g. path/to/PetImages"; exit 2; }
+	pawprint bench --data "$(DATA)"

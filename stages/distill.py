@@ -1,57 +1,48 @@
 """DVC stages `distill@<run>` (one per entry of `distill_runs`: one teacher or an ensemble, the student from
 scratch) and `distill_hybrid` (the SimCLR-pretrained student distilled: SimCLR init + KD). The student learns
-from the teachers' soft labels over the unlabeled pool plus the labeled split."""
+from the teachers' soft labels over the unlabeled pool plus the labeled split. dvc.yaml says which: the
+section of params.yaml naming the teachers, the output, and for the hybrid the checkpoint to start from."""
 
-from pawprint import models
+from pathlib import Path
+
+from pawprint import config, models
 from pawprint.augment import SupervisedAugment
-from pawprint.config import Params
 from pawprint.data import cache, loaders
 from pawprint.distill import Distill, Teachers, cache_views
-from pawprint.stage import (
-    PRETRAINED_DIR,
-    SPLITS_DIR,
-    STUDENTS_DIR,
-    TEACHERS_DIR,
-    argument,
-    main,
-    select,
-    split_files,
-    train_and_save,
-)
-
-HYBRID = "hybrid"
+from pawprint.paths import SPLITS_DIR, TEACHERS_DIR, split_files
+from pawprint.stage import arguments, main, select
+from pawprint.training_stage import train_and_save
 
 
 @main
-def run(params: Params) -> None:
-    name = argument([*params.distill_runs, HYBRID], "distillation run")
-    kd = params.hybrid if name == HYBRID else params.distill_runs[name]
+def run(params: config.Params) -> None:
+    args = arguments("stage", "teachers", "out", "method", init=None)
+    kd = config.section(params, args.teachers, config.KDRun)
     labeled, val = cache.load(SPLITS_DIR, "labeled"), cache.load(SPLITS_DIR, "val")
     pool = cache.load(SPLITS_DIR, "unlabeled")
     teacher_files = {TEACHERS_DIR / f"{t}.pt": w for t, w in kd.teachers.items()}
     teachers = Teachers.load(teacher_files, params.train.precision)
     size, arch, k = params.data.image_size, params.student.arch, params.distill.teacher_cache_views
-    init = [PRETRAINED_DIR / "student.pt"] if name == HYBRID else []
+    init = [Path(args.init)] if args.init else []
     # SimCLR's checkpoint has an untrained head, as fine-tuning starts from; KD trains all of it.
     student = models.load(init[0])[0].train() if init else models.build(arch, len(labeled.classes), size)
     augment = SupervisedAugment(max(size, teachers.image_size), params.augment.min_scale, params.augment.hflip)
     train_set = loaders.concat(loaders.labeled(labeled), loaders.unlabeled(pool))
     if k:
         train_set = cache_views(teachers, train_set, augment, size, k)
-    section = HYBRID if name == HYBRID else f"distill_runs.{name}"
     train_and_save(
-        "distill_hybrid" if name == HYBRID else f"distill@{name}",
+        args.stage,
         params,
-        out=STUDENTS_DIR / f"{name}.pt",
+        out=Path(args.out),
         module=Distill(student, augment, size, params.distill, teacher=None if k else teachers),
         train_set=train_set,
         val_set=loaders.labeled(val),
         max_epochs=params.distill.epochs,
         tracked=select(
-            params, "seed", "train", "augment", "student", "distill", section, "unlabeled_size", "data.image_size"
+            params, "seed", "train", "augment", "student", "distill", args.teachers, "unlabeled_size", "data.image_size"
         ),  # fmt: skip
         inputs=[*split_files("labeled", "val", "unlabeled"), *teacher_files, *init],
-        method=HYBRID if name == HYBRID else "distill",
+        method=args.method,
         save=lambda path: models.save(
             student, path, arch=arch, classes=labeled.classes, image_size=size, cache_size=params.data.cache_size
         ),

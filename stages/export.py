@@ -10,7 +10,8 @@ import torch
 from pawprint import export, methods, models
 from pawprint.data import cache
 from pawprint.errors import PawprintError
-from pawprint.stage import MODELS_DIR, SPLITS_DIR, main, metrics_path, select, split_files, write_json
+from pawprint.paths import MODELS_DIR, SPLITS_DIR, metrics_path, split_files
+from pawprint.stage import main, select, write_json
 from pawprint.tracking import log_pytorch_model, stage_run
 
 EXPORT_DIR = MODELS_DIR / "export"

@@ -7,8 +7,10 @@ import dataclasses
 from pawprint import models
 from pawprint.config import SSL_TEACHER, Params
 from pawprint.data import cache, loaders
+from pawprint.paths import PRETRAINED_DIR, SPLITS_DIR, split_files
 from pawprint.ssl import SimCLR
-from pawprint.stage import PRETRAINED_DIR, SPLITS_DIR, argument, main, select, split_files, train_and_save
+from pawprint.stage import argument, main, select
+from pawprint.training_stage import train_and_save
 
 
 @main

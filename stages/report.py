@@ -12,21 +12,20 @@ from pathlib import Path
 from pawprint import page, reports, study
 from pawprint.config import SSL_TEACHER, Params
 from pawprint.data import cache
-from pawprint.paths import atomic_path
-from pawprint.stage import PRETRAINED_DIR, SPLITS_DIR, main, plots_path
+from pawprint.paths import PRETRAINED_DIR, REPORTS_DIR, SPLITS_DIR, atomic_path, plots_path
+from pawprint.stage import main
 from pawprint.tracking import stage_run
 
-REPORTS = Path("reports")
-FIGURES = REPORTS / "figures"
+FIGURES = REPORTS_DIR / "figures"
 MISTAKES_SHOWN = 24  # per model
 
 
 @main
 def run(params: Params) -> None:
-    results = json.loads((REPORTS / "test_metrics.json").read_text())
+    results = json.loads((REPORTS_DIR / "test_metrics.json").read_text())
     models = {name: results["models"][name] for name in results["order"]}  # the table's order
     classes = results["classes"]
-    exported = json.loads((REPORTS / "export.json").read_text())["models"]
+    exported = json.loads((REPORTS_DIR / "export.json").read_text())["models"]
     title = f"pawprint: {params.data.source}, unlabeled pool {params.unlabeled_size}"
     with stage_run("report", {"unlabeled_size": params.unlabeled_size}) as mlrun:
         reports.accuracy_png(models, FIGURES / "accuracy.png")
@@ -40,14 +39,15 @@ def run(params: Params) -> None:
         reports.curves_png(curves, FIGURES / "curves.png")
         cells = study.from_mlflow(params.data.source)
         study.accuracy_vs_unlabeled_png(cells, FIGURES / "accuracy_vs_unlabeled.png")
-        with atomic_path(REPORTS / "summary.md") as tmp:
-            tmp.write_text(reports.summary_markdown(models, classes, exported, title))
-        test = cache.load(SPLITS_DIR, "test").images
-        galleries = {
-            name: page.mistakes(json.loads((REPORTS / "predictions" / f"{name}.json").read_text())["predictions"],
-                                test, MISTAKES_SHOWN)
+        predictions = {
+            name: json.loads((REPORTS_DIR / "predictions" / f"{name}.json").read_text())["predictions"]
             for name in models
-        }  # fmt: skip
+        }
+        verdicts = reports.against_baseline(models, predictions, classes)
+        with atomic_path(REPORTS_DIR / "summary.md") as tmp:
+            tmp.write_text(reports.summary_markdown(models, classes, exported, title, verdicts))
+        test = cache.load(SPLITS_DIR, "test").images
+        galleries = {name: page.mistakes(predictions[name], test, MISTAKES_SHOWN) for name in models}
         figures = [
             ("Test accuracy", FIGURES / "accuracy.png"),
             (
@@ -59,15 +59,16 @@ def run(params: Params) -> None:
         ]
         figures += [(f"Confusion matrix: {name}", FIGURES / "confusion" / f"{name}.png") for name in models]
         tables = [("Test results", reports.comparison(models)),
+                  ("Against the baseline", verdicts),
                   ("Per class (precision / recall / F1 / accuracy, %)", reports.per_class(models, classes)),
                   ("Deployed size and CPU speed", reports.deployment(exported, models))]  # fmt: skip
-        with atomic_path(REPORTS / "index.html") as tmp:
+        with atomic_path(REPORTS_DIR / "index.html") as tmp:
             tmp.write_text(page.render(title, tables, figures, galleries))
-        mlrun.log_artifact(REPORTS / "summary.md")
-        mlrun.log_artifact(REPORTS / "index.html")
+        mlrun.log_artifact(REPORTS_DIR / "summary.md")
+        mlrun.log_artifact(REPORTS_DIR / "index.html")
         for path in FIGURES.rglob("*.png"):
-            mlrun.log_artifact(path, str(path.parent.relative_to(REPORTS)))
-    print((REPORTS / "summary.md").read_text())
+            mlrun.log_artifact(path, str(path.parent.relative_to(REPORTS_DIR)))
+    print((REPORTS_DIR / "summary.md").read_text())
 
 
 if __name__ == "__main__":

@@ -3,9 +3,10 @@
 from pathlib import Path
 
 from pawprint.config import Params
-from pawprint.data.cache import build
+from pawprint.data.build import build
 from pawprint.data.splits import SplitSizes
-from pawprint.stage import SPLITS_DIR, main, select
+from pawprint.paths import SPLITS_DIR
+from pawprint.stage import main, select
 from pawprint.tracking import stage_run
 
 

@@ -2,7 +2,9 @@
 
 from pawprint import models
 from pawprint.config import Params
-from pawprint.stage import STUDENTS_DIR, main, num_classes, supervised
+from pawprint.paths import STUDENTS_DIR
+from pawprint.stage import main
+from pawprint.training_stage import num_classes, supervised
 
 
 @main

@@ -3,7 +3,9 @@ stage per entry of `teachers` in params.yaml, each trained once and shared by ev
 
 from pawprint import models
 from pawprint.config import Params
-from pawprint.stage import TEACHERS_DIR, argument, main, num_classes, supervised
+from pawprint.paths import TEACHERS_DIR
+from pawprint.stage import argument, main
+from pawprint.training_stage import num_classes, supervised
 
 
 @main

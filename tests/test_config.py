@@ -2,7 +2,7 @@ import pytest
 
 from pawprint import config
 from pawprint.config import ConfigError
-from tests.conftest import ROOT, merge, tiny_params
+from tests.helpers import ROOT, merge, tiny_params
 
 
 def test_shipped_params_are_valid():

@@ -14,8 +14,8 @@ import pytest
 import torch
 import yaml
 
-from tests.conftest import pipeline_env, run
 from tests.faults.test_ui_loopback import free_port
+from tests.helpers import pipeline_env, run
 
 pytestmark = pytest.mark.slow
 

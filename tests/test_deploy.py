@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from tests.conftest import pipeline_env, run
+from tests.helpers import pipeline_env, run
 
 pytestmark = pytest.mark.slow
 
@@ -67,7 +67,7 @@ def test_predict_with_the_mlflow_model_agrees_with_evaluate(reproduced, tmp_path
     expected = [p["predicted"] for p in json.loads((repo / "reports" / "predictions" / f"{best}.json").read_text())[
         "predictions"]]  # fmt: skip
     env = pipeline_env(repo)
-    for model in (entry["mlflow_model_uri"], best):
+    for model in (entry["mlflow_model_uri"], "models:/pawprint-student/latest", best):  # logged, registered, file
         out = run(["pawprint", "predict", "--model", model, str(photos)], repo, env).stdout
         assert [line.split("\t")[1].split()[0] for line in out.splitlines()] == expected, model
 

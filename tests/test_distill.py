@@ -103,7 +103,7 @@ def test_a_distillation_trains_to_the_end_and_keeps_its_best_epoch(data, cached,
     labeled = ArrayDataset(data.images[mask], data.labels.numpy()[mask])
     result = fit(
         module, loader(train_set, 8, train=True), loader(labeled, 8, train=False), stage="distill", max_epochs=3,
-        train=TrainConfig(min_epochs=3, resume=False), run=None, plots_csv=isolated_env / "plots.csv", key="k",
+        train=TrainConfig(min_epochs=3, resume=False), plots_csv=isolated_env / "plots.csv", key="k",
     )  # fmt: skip
     assert result.epochs_run == 3 and 1 <= result.best_epoch <= 3
     assert all(torch.equal(before[k], v) for k, v in teacher.state_dict().items())  # frozen, and left as it was

@@ -4,7 +4,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from pawprint.losses import UNLABELED, kd_loss
+from pawprint.data.loaders import UNLABELED
+from pawprint.losses import kd_loss
 
 
 def logits(seed, n=8, k=5):

@@ -7,7 +7,7 @@ from pawprint import models
 from pawprint.errors import PawprintError
 
 
-@pytest.mark.parametrize("arch", ["mobilenet_v2", "mobilenet_v2_32", "small_cnn", "resnet50", "vgg16"])
+@pytest.mark.parametrize("arch", ["mobilenet_v2", "mobilenet_v2_32", "small_cnn", "resnet50", "vgg16", "vgg16_bn"])
 def test_every_architecture_classifies_and_exposes_its_features(arch):
     model = models.build(arch, num_classes=3, image_size=32).eval()
     x = torch.randn(2, 3, 32, 32)
@@ -75,7 +75,9 @@ def test_imagenet_weights_missing_offline_is_one_clear_line(tmp_path, monkeypatc
         models.build("resnet50", 2, 32, weights="imagenet")
 
 
-@pytest.mark.parametrize("arch, blocks", [("resnet50", 5), ("vgg16", 5), ("mobilenet_v2", 19), ("small_cnn", 3)])
+@pytest.mark.parametrize(
+    "arch, blocks", [("resnet50", 5), ("vgg16", 5), ("vgg16_bn", 5), ("mobilenet_v2", 19), ("small_cnn", 3)]
+)
 def test_unfreeze_trains_only_the_head_and_the_last_blocks(arch, blocks):
     model = models.build(arch, 2, 32)
     assert len(model.blocks()) == blocks

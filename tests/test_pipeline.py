@@ -6,7 +6,7 @@ import json
 import pytest
 import torch
 
-from tests.conftest import copy_repo, pipeline_env, run
+from tests.helpers import copy_repo, pipeline_env, run
 
 # `early`: the suite's critical path (the `reproduced` fixture, then its two longest users) starts at once
 # on the first test worker (tests/conftest.py).

@@ -11,7 +11,7 @@ from PIL import Image
 from pawprint import cli, inference, models, predict
 from pawprint.data.images import load_rgb, square
 from pawprint.errors import PawprintError
-from tests.conftest import SHARED
+from tests.helpers import SHARED
 
 CLASSES = ["cat", "dog", "fox"]
 

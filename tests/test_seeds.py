@@ -1,8 +1,8 @@
-"""`make seeds` / `python -m pawprint.seeds`: the commands it gives DVC and the table it writes."""
+"""`make seeds` / `pawprint seeds`: the commands it gives DVC and the table it writes."""
 
 import pytest
 
-from pawprint import seeds
+from pawprint.tools import seeds
 
 
 def test_every_seed_gets_the_extra_overrides(monkeypatch):

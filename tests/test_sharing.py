@@ -5,7 +5,7 @@ import socket
 
 import pytest
 
-from tests.conftest import copy_repo, pipeline_env, run
+from tests.helpers import copy_repo, pipeline_env, run
 
 pytestmark = pytest.mark.slow
 

@@ -18,13 +18,12 @@ import pytest
 from PIL import Image
 
 from pawprint.config import DataConfig
-from pawprint.data import archives, cache, kaggle, sources
+from pawprint.data import archives, build, cache, kaggle, sources
 from pawprint.data.images import UnusableImage, load_rgb
 from pawprint.data.splits import SplitSizes
 from pawprint.errors import PawprintError
-from tests.conftest import SHARED
 
-PETIMAGES = SHARED / "petimages-4k" / "PetImages"
+PETIMAGES = Path(__file__).parent / "fixtures" / "PetImages"
 
 
 def write_jpeg(path: Path, size=(40, 30), mode="RGB", fmt="JPEG") -> Path:
@@ -36,28 +35,33 @@ def write_jpeg(path: Path, size=(40, 30), mode="RGB", fmt="JPEG") -> Path:
     return path
 
 
-@pytest.mark.skipif(not PETIMAGES.exists(), reason="../shared/datasets is absent")
 def test_petimages_folder_keeps_the_usable_and_lists_exactly_the_broken(tmp_path):
+    """tests/fixtures/PetImages: the PetImages layout with each kind of file the real download holds."""
     raw = tmp_path / "raw"
     sources.prepare(DataConfig(source="folder", folder=str(PETIMAGES)), raw)
-    total = sum(1 for p in raw.rglob("*") if p.is_file())
-    sizes = SplitSizes(test=1000, val=180, labeled=420, unlabeled=2000)
-    counts = cache.build(raw, tmp_path / "splits", tmp_path / "skipped.csv", sizes, cache_size=40, seed=0)
+    files = {p.relative_to(raw).as_posix() for p in raw.rglob("*") if p.is_file()}
+    sizes = SplitSizes(test=4, val=2, labeled=4, unlabeled=5)  # every usable file lands in a split
+    counts = build.build(raw, tmp_path / "splits", tmp_path / "skipped.csv", sizes, cache_size=40, seed=0)
     with open(tmp_path / "skipped.csv") as fh:
         skipped = {row["path"]: row["reason"] for row in csv.DictReader(fh)}
-    assert set(skipped) == {"Cat/666.jpg", "Dog/11702.jpg", "Cat/Thumbs.db", "Dog/notes.txt"}
-    assert skipped["Cat/666.jpg"] == "empty file"
+    assert skipped == {
+        "Cat/666.jpg": "empty file",
+        "Cat/Thumbs.db": "not an image file name",
+        "Dog/notes.txt": "not an image file name",
+        "Dog/11702.jpg": skipped["Dog/11702.jpg"],
+    }
     assert skipped["Dog/11702.jpg"].startswith("corrupt image")
-    assert counts == {"kept": total - 4, "skipped": 4}
+    assert counts == {"kept": len(files) - 4, "skipped": 4}
     kept = {
         row["path"]
         for name in ("test", "val", "labeled", "unlabeled")
         for row in csv.DictReader(open(tmp_path / "splits" / f"{name}.csv"))
     }
+    assert kept == files - set(skipped)  # grayscale, CMYK and PNG-named-.jpg are converted and kept
+    assert {"Cat/10125.jpg", "Cat/10501.jpg", "Dog/10158.jpg"} <= kept
     labeled = cache.load(tmp_path / "splits", "labeled")
-    assert labeled.images.shape == (420, 3, 40, 40) and labeled.images.dtype == np.uint8
+    assert labeled.images.shape == (4, 3, 40, 40) and labeled.images.dtype == np.uint8
     assert labeled.classes == ["Cat", "Dog"]
-    assert not kept & set(skipped)
 
 
 def test_each_kind_of_odd_file(tmp_path):

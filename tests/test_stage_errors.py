@@ -5,7 +5,7 @@ import sys
 
 import yaml
 
-from tests.conftest import ROOT, run, tiny_params
+from tests.helpers import ROOT, run, tiny_params
 
 
 def run_stage(name, repo, env):

@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from tests.conftest import pipeline_env, run
 from tests.faults.test_ui_loopback import free_port
+from tests.helpers import pipeline_env, run
 
 pytestmark = pytest.mark.slow
 

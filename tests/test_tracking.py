@@ -95,3 +95,15 @@ def test_stage_runs_of_one_execution_nest_under_one_parent_run(isolated_env):
     parent = client().get_run(parent_id)
     assert parent.data.tags["stage"] == "pipeline" and parent.info.status == "FINISHED"
     assert parent.data.tags["pipeline_execution"] == tracking.pipeline_execution()
+
+
+def test_runs_carry_mlflow_standard_tags_and_system_metrics(isolated_env, monkeypatch):
+    import time
+
+    monkeypatch.setenv("MLFLOW_SYSTEM_METRICS_SAMPLING_INTERVAL", "1")
+    with tracking.stage_run("train_teacher@resnet50", {"seed": 0}) as run:
+        time.sleep(2.5)
+    got = client().get_run(run.run_id)
+    assert got.data.tags["mlflow.source.git.commit"] == got.data.tags["git_commit"]
+    assert got.data.tags["mlflow.runName"] == "train_teacher@resnet50"
+    assert any(k.startswith("system/cpu_utilization") for k in got.data.metrics), sorted(got.data.metrics)

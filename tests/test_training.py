@@ -1,4 +1,5 @@
 import numpy as np
+import pytest
 
 from pawprint.training import resume_key
 
@@ -86,3 +87,47 @@ def test_training_keeps_a_partial_batch_when_a_process_shard_is_smaller_than_one
     assert loader(data, 64, train=True).drop_last
     assert not loader(data, 64, train=True, processes=8).drop_last
     assert not loader(data, 64, train=False).drop_last
+
+
+def _tiny_fit(tmp_path, **kwargs):
+    import torch
+
+    from pawprint import models
+    from pawprint.augment import SupervisedAugment
+    from pawprint.config import OptimConfig, TrainConfig
+    from pawprint.data.loaders import ArrayDataset, loader
+    from pawprint.training import Module, fit
+
+    torch.manual_seed(0)
+    rng = np.random.default_rng(0)
+    data = ArrayDataset(rng.integers(0, 255, (24, 3, 20, 20), dtype=np.uint8), rng.integers(0, 2, 24))
+    module = Module(models.build("small_cnn", 2, 16), SupervisedAugment(16), 16, OptimConfig(epochs=3, lr=0.01))
+    result = fit(
+        module, loader(data, 8, train=True), loader(data, 8, train=False), stage="train_baseline", max_epochs=3,
+        train=TrainConfig(min_epochs=3, resume=False), plots_csv=tmp_path / "plots.csv", key="k", **kwargs,
+    )  # fmt: skip
+    return result
+
+
+def test_the_loop_trains_with_no_logger_at_all(isolated_env):
+    result = _tiny_fit(isolated_env)
+    assert result.epochs_run == 3 and [r["epoch"] for r in result.history] == [1, 2, 3]
+    assert (isolated_env / "plots.csv").read_text().startswith("epoch,")
+    assert not (isolated_env / "mlruns").exists()  # nothing reached MLflow
+
+
+def test_the_stage_logger_gets_every_epoch_with_the_epoch_as_step(isolated_env):
+    from mlflow.tracking import MlflowClient
+
+    from pawprint import tracking
+    from pawprint.run_logger import StageLogger
+
+    with tracking.stage_run("train_baseline", {"seed": 0}) as run:
+        result = _tiny_fit(isolated_env, loggers=[StageLogger(run)])
+    client = MlflowClient(tracking.tracking_uri())
+    for key in ("train/loss", "val/loss", "val/accuracy", "train/images"):
+        history = client.get_metric_history(run.run_id, key)
+        assert [m.step for m in history] == [1, 2, 3], key
+        assert [m.value for m in history] == [pytest.approx(r[key]) for r in result.history], key
+    assert client.get_run(run.run_id).info.status == "FINISHED"
+    assert (result.device, result.precision) == ("cpu", "32-true")  # a CPU run at 16 px: fp32 everywhere

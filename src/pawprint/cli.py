@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import importlib
 import sys
 from pathlib import Path
 
@@ -26,13 +27,11 @@ def _predict(args: argparse.Namespace) -> None:
     sys.exit(predict.run(args.model, args.paths, args.top_k, args.csv))
 
 
-def _precision(args: argparse.Namespace) -> None:
-    from pawprint import precision_check
-
-    text = precision_check.run()
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(text)
-    print(text + f"\nwrote {args.out}")
+TOOLS = {
+    "bench": "images per second of every stage against a plain PyTorch loop (make bench)",
+    "seeds": "the pipeline under several seeds as DVC experiments, and each method's mean (make seeds)",
+    "precision": "every trained model on the test split at fp32 and at bf16: what bf16 inference costs",
+}
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -53,14 +52,16 @@ def main(argv: list[str] | None = None) -> None:
     predict.add_argument("--top-k", type=int, default=1, help="the k most likely classes per image (default 1)")
     predict.add_argument("--csv", help="also write the predictions to this CSV file")
     predict.set_defaults(func=_predict)
-    precision = commands.add_parser(
-        "precision", help="every trained model on the test split at fp32 and at bf16: what bf16 inference costs"
-    )
-    precision.add_argument("--out", default="reports/precision.md", help="the table (default: reports/precision.md)")
-    precision.set_defaults(func=_precision)
-    args = parser.parse_args(argv)
+    for name, summary in TOOLS.items():  # each parses its own options: `pawprint <tool> --help`
+        commands.add_parser(name, help=summary, add_help=False).set_defaults(tool=name)
+    args, rest = parser.parse_known_args(argv)
     try:
-        args.func(args)
+        if getattr(args, "tool", None):
+            importlib.import_module(f"pawprint.tools.{args.tool}").main(rest)
+        elif rest:
+            parser.error(f"unrecognized arguments: {' '.join(rest)}")
+        else:
+            args.func(args)
     except PawprintError as exc:
         print(f"error: {exc}", file=sys.stderr)
         sys.exit(2)

@@ -45,7 +45,7 @@ def one_of(default: str, *choices: str) -> Any:
 
 SOURCES = ("digits", "folder", "kaggle", "cifar10")
 STUDENTS = ("mobilenet_v2", "mobilenet_v2_32", "small_cnn")
-TEACHERS = ("resnet50", "vgg16")
+TEACHERS = ("resnet50", "vgg16", "vgg16_bn")
 PRECISIONS = ("auto", "32", "bf16", "16-mixed")
 STRATEGIES = ("auto", "ddp")
 
@@ -98,18 +98,17 @@ class AugmentConfig:
 
 @dataclass(frozen=True)
 class OptimConfig:
+    """How long and how fast one network trains: every training section of params.yaml has these three."""
+
     epochs: int = positive(30)
     lr: float = positive(1e-3)
     weight_decay: float = non_negative(5e-4)
 
 
 @dataclass(frozen=True)
-class SimCLRConfig:
+class SimCLRConfig(OptimConfig):
     """SimCLR pretraining; the augmentation keys mirror lightly's SimCLRTransform arguments."""
 
-    epochs: int = positive(20)
-    lr: float = positive(1e-3)
-    weight_decay: float = non_negative(1e-6)
     temperature: float = positive(0.5)
     projection_dim: int = positive(128)
     min_scale: float = _rule(lambda v: 0 < v <= 1, "must be in (0, 1]", 0.08)
@@ -120,45 +119,45 @@ class SimCLRConfig:
     hf_prob: float = unit(0.5)
 
 
-@dataclass(frozen=True)
-class FinetuneConfig(OptimConfig):
-    """Fine-tuning of the SimCLR backbone: a linear probe (head only) for `probe_epochs`, then everything."""
-
-    probe_epochs: int = non_negative(0)
-
-
 def _unfreeze(default: int) -> Any:
     return _rule(lambda v: v >= -1, "must be -1 (the whole network), 0 (head only) or N (last N blocks)", default)
 
 
+def _own_size(default: int) -> Any:
+    """A teacher's own resolution; `data.cache_size` must hold it (checked in `_check_relations`)."""
+    return _rule(lambda v: v == 0 or v >= 16, "must be 0 (the student's size) or >= 16 pixels", default)
+
+
 @dataclass(frozen=True)
-class TeacherConfig:
+class FinetuneConfig(OptimConfig):
+    """A pretrained backbone with a fresh head on the labels: a linear probe (head only) for `probe_epochs`,
+    then the head and the last `unfreeze` blocks (-1: everything)."""
+
+    probe_epochs: int = non_negative(0)
+    unfreeze: int = _unfreeze(-1)
+
+
+@dataclass(frozen=True)
+class TeacherConfig(OptimConfig):
     arch: str = one_of("resnet50", *TEACHERS)
     weights: str = _rule(
         lambda v: v in ("imagenet", "none") or v.endswith((".pt", ".pth")),
         "must be imagenet, none or a path to a .pt/.pth state dict",
         "none",
     )
-    epochs: int = positive(40)
-    lr: float = positive(1e-3)
-    weight_decay: float = non_negative(5e-4)
-    image_size: int = _rule(lambda v: v == 0 or v >= 16, "must be 0 (the student's size) or >= 16 pixels", 0)
+    image_size: int = _own_size(0)
     unfreeze: int = _unfreeze(-1)
 
 
 @dataclass(frozen=True)
-class SSLTeacherConfig:
+class SSLTeacherConfig(FinetuneConfig):
     """Method 7, for when no ImageNet weights exist: the teacher architecture pretrained with SimCLR on the
     unlabeled pool (augmentation from `simclr`), then fine-tuned on the labels like any teacher."""
 
     arch: str = one_of("resnet50", *TEACHERS)
-    image_size: int = _rule(lambda v: v == 0 or v >= 16, "must be 0 (the student's size) or >= 16 pixels", 0)
+    image_size: int = _own_size(0)
     pretrain_epochs: int = positive(10)
     pretrain_lr: float = positive(1e-3)
-    unfreeze: int = _unfreeze(-1)
-    epochs: int = positive(20)
-    lr: float = positive(1e-3)
-    weight_decay: float = non_negative(5e-4)
 
 
 SSL_TEACHER = "ssl_teacher"
@@ -172,7 +171,7 @@ class KDRun:
 
 
 @dataclass(frozen=True)
-class DistillConfig:
+class DistillConfig(OptimConfig):
     """Knowledge distillation: loss = alpha * CE(hard) + beta * T^2 * KL(teacher_T || student_T)."""
 
     temperature: float = positive(4.0)
@@ -180,9 +179,6 @@ class DistillConfig:
     loss_form: str = one_of("weighted", "weighted", "convex")
     teacher_cache_views: int = non_negative(0)
     beta: float = non_negative(1.0)
-    epochs: int = positive(30)
-    lr: float = positive(1e-3)
-    weight_decay: float = non_negative(5e-4)
 
 
 @dataclass(frozen=True)
@@ -293,9 +289,9 @@ def _check_relations(p: Params) -> None:
     archs = {**{f"teachers.{n}": t.arch for n, t in p.teachers.items()}, SSL_TEACHER: p.ssl_teacher.arch}
     for key, arch in archs.items():
         size = p.teacher_size(key.removeprefix("teachers."))
-        if arch == "vgg16" and size < 32:
+        if arch.startswith("vgg16") and size < 32:
             raise ConfigError(
-                f"params.yaml: {key}.image_size: vgg16 needs >= 32 pixels (five 2x poolings), it would get "
+                f"params.yaml: {key}.image_size: {arch} needs >= 32 pixels (five 2x poolings), it would get "
                 f"{size}; set {key}.image_size: 32 and data.cache_size >= 32"
             )
     for name in p.distill_runs:
@@ -306,12 +302,13 @@ def _check_relations(p: Params) -> None:
         for name in run.teachers:
             if name not in known:
                 raise ConfigError(f"params.yaml: {key}.teachers.{name}: no such teacher; known: {', '.join(known)}")
-    if p.train.processes > 1 and p.finetune.probe_epochs:
-        raise ConfigError(
-            f"params.yaml: finetune.probe_epochs = {p.finetune.probe_epochs}: a linear probe unfreezes the backbone "
-            "mid-training, which DDP does not synchronise across processes (Lightning issue #20340); "
-            "set it to 0 or train.devices and train.num_nodes to 1"
-        )
+    for key, tuning in (("finetune", p.finetune), (SSL_TEACHER, p.ssl_teacher)):
+        if p.train.processes > 1 and tuning.probe_epochs:
+            raise ConfigError(
+                f"params.yaml: {key}.probe_epochs = {tuning.probe_epochs}: a linear probe unfreezes the backbone "
+                "mid-training, which DDP does not synchronise across processes (Lightning issue #20340); "
+                "set it to 0 or train.devices and train.num_nodes to 1"
+            )
     if p.data.source == "folder" and not p.data.folder:
         raise ConfigError(
             "params.yaml: data.folder = '': data.source=folder needs the path of a folder of class folders"
@@ -333,6 +330,17 @@ def load(path: str | Path = "params.yaml") -> Params:
     except yaml.YAMLError as exc:
         raise ConfigError(f"{path}: not valid YAML ({str(exc).splitlines()[0]})") from exc
     return parse(raw)
+
+
+def section(params: Params, key: str, kind: type) -> Any:
+    """The section a dotted key names (`distill_runs.kd`, `finetune`), which must be a `kind`: how dvc.yaml
+    tells one variant of a stage which settings are its own."""
+    value: Any = params
+    for part in key.split("."):
+        value = value.get(part) if isinstance(value, dict) else getattr(value, part, None)
+    if not isinstance(value, kind):
+        raise ConfigError(f"params.yaml: {key}: no such section of {kind.__name__} settings (see dvc.yaml)")
+    return value
 
 
 def flatten(obj: Any, prefix: str = "") -> dict[str, Any]:

@@ -1,20 +1,11 @@
 """Picking the device and precision from what the machine really has.
 
-Measured on this 2-core AMX CPU (torch 2.14, batch 64, AdamW, channels_last; README, "Speed"):
-
-| images/s at 64 px | fp32 | bf16 autocast |
-|---|---|---|
-| MobileNetV2 training | 240 | 148 |
-| ResNet50 training | 68 | 100 |
-| VGG16 training | 31 | 111 |
-| MobileNetV2 inference | 1011 | 1845 |
-| ResNet50 inference | 180 | 433 |
-
-So `precision: auto` on a CPU with native bf16 uses bf16 from 64 px (below, small kernels are overhead-bound
-and bf16 gave nothing), except to train networks built on depthwise convolutions (MobileNetV2): their
-backward pass is slower in bf16 here at every size measured (32, 64, 96 px), so they train in fp32 and
-still predict in bf16. On GPUs: bf16 where supported, else fp16 mixed. The memory layout is always
-channels_last: fp32 MobileNetV2 training went from 162 to 240 images/s with it.
+`precision: auto` on a CPU with native bf16 (AVX-512 BF16 or AMX) uses bf16 from 64 px: below that, the small
+kernels are overhead-bound and bf16 gains nothing. Networks built on depthwise convolutions (MobileNetV2)
+still train in fp32 there, because their backward pass is slower in bf16, and predict in bf16. A CPU without
+native bf16 only emulates it, far slower than fp32, so it stays in fp32. GPUs: bf16 where supported, else
+fp16 mixed. The memory layout is always channels_last, which is faster for every network here. The
+measurements behind each rule are in docs/speed.md.
 """
 
 from __future__ import annotations
@@ -40,7 +31,8 @@ def cpu_has_bf16() -> bool:
 
 
 def accelerator() -> str:
-    return "gpu" if torch.cuda.is_available() else "cpu"
+    """Lightning's own choice: a CUDA GPU, an Apple GPU (MPS), else the CPU."""
+    return "auto"
 
 
 def depthwise(model: nn.Module) -> bool:

@@ -16,7 +16,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-UNLABELED = -1
+from pawprint.data.loaders import UNLABELED
 
 
 def kd_loss(

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from pawprint.config import SSL_TEACHER, Params
-from pawprint.stage import STUDENTS_DIR, TEACHERS_DIR
+from pawprint.paths import STUDENTS_DIR, TEACHERS_DIR
 
 
 @dataclass(frozen=True)

@@ -95,6 +95,7 @@ STUDENTS: dict[str, Callable[[int, int], Classifier]] = {
 IMAGENET_WEIGHTS = {
     "resnet50": torchvision.models.ResNet50_Weights.IMAGENET1K_V2,
     "vgg16": torchvision.models.VGG16_Weights.IMAGENET1K_V1,
+    "vgg16_bn": torchvision.models.VGG16_BN_Weights.IMAGENET1K_V1,  # learns from scratch, where vgg16 stalls
 }
 
 

@@ -17,6 +17,29 @@ from pathlib import Path
 
 from pawprint.errors import PawprintError
 
+# Stage outputs, relative to the stage's working directory (the workspace, or DVC's copy of it).
+SPLITS_DIR = Path("data/splits")
+MODELS_DIR = Path("models")
+STUDENTS_DIR = MODELS_DIR / "students"  # what evaluation compares: one file per method
+TEACHERS_DIR = MODELS_DIR / "teachers"  # what distillation reads, evaluated too
+PRETRAINED_DIR = MODELS_DIR / "pretrained"  # SimCLR backbones, inputs to fine-tuning only
+METRICS_DIR = Path("metrics")
+PLOTS_DIR = Path("plots")
+REPORTS_DIR = Path("reports")
+
+
+def metrics_path(model: Path) -> Path:
+    """`models/students/kd.pt` -> `metrics/students/kd.json`: one folder per kind, as evaluation reads them."""
+    return METRICS_DIR / model.parent.name / f"{model.stem}.json"
+
+
+def plots_path(model: Path) -> Path:
+    return PLOTS_DIR / model.parent.name / f"{model.stem}.csv"
+
+
+def split_files(*names: str) -> list[Path]:
+    return [SPLITS_DIR / f"{name}.{ext}" for name in names for ext in ("npy", "csv")]
+
 
 def repo_root() -> Path:
     root = os.environ.get("DVC_ROOT")

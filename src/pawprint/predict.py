@@ -17,9 +17,9 @@ import numpy as np
 import torch
 
 from pawprint import inference, models
-from pawprint.data.cache import decode_all
+from pawprint.data.build import decode_all
 from pawprint.errors import PawprintError
-from pawprint.stage import STUDENTS_DIR, TEACHERS_DIR
+from pawprint.paths import STUDENTS_DIR, TEACHERS_DIR
 
 MLFLOW_SCHEMES = ("runs:/", "models:/", "mlflow-artifacts:/", "file:/", "s3://", "http://", "https://")
 

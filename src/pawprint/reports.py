@@ -9,6 +9,8 @@ import csv
 import math
 from pathlib import Path
 
+import numpy as np
+
 from pawprint.paths import atomic_path
 
 
@@ -141,8 +143,23 @@ def comparison(models: dict[str, dict]) -> Table:
         m, t = r["test"], r["training"]
         pool = r["unlabeled_size"] if r["unlabeled_size"] is not None else "-"
         metrics = [_pct(m[k]) for k in ("accuracy", "macro_precision", "macro_recall", "macro_f1")]
-        rows.append([r["method"], name, pool, *metrics, t["best_epoch"], t["epochs"], f"{t['wall_time_s']:.0f}"])
-    return [*header, "epochs to best", "epochs run", "wall time s"], rows
+        note = f"collapsed: {r['collapsed']}" if r.get("collapsed") else ""
+        rows.append([r["method"], name, pool, *metrics, t["best_epoch"], t["epochs"], f"{t['wall_time_s']:.0f}", note])
+    return [*header, "epochs to best", "epochs run", "wall time s", "note"], rows
+
+
+def against_baseline(models: dict[str, dict], predictions: dict[str, list[dict]], classes: list[str]) -> Table:
+    """Each student of this run against the baseline on the same test images (`verdict.py`), in words."""
+    from pawprint import verdict
+
+    def labels(name: str, key: str) -> np.ndarray:
+        return np.array([classes.index(p[key]) for p in predictions[name]])
+
+    y, base = labels("baseline", "actual"), labels("baseline", "predicted")
+    students = [n for n, r in models.items() if r["kind"] == "student" and n != "baseline"]
+    rows = [[verdict.compare(n, [verdict.Seed(y, labels(n, "predicted"), base)], len(classes)).sentence()]
+            for n in students]  # fmt: skip
+    return ["against the baseline (McNemar's exact test on the same test images)"], rows
 
 
 def per_class(models: dict[str, dict], classes: list[str]) -> Table:
@@ -165,8 +182,10 @@ def deployment(exported: dict[str, dict], models: dict[str, dict]) -> Table:
     return header, rows
 
 
-def summary_markdown(models: dict[str, dict], classes: list[str], exported: dict[str, dict], title: str) -> str:
-    lines = [f"# {title}", "", *table(*comparison(models))]
+def summary_markdown(
+    models: dict[str, dict], classes: list[str], exported: dict[str, dict], title: str, verdicts: Table
+) -> str:
+    lines = [f"# {title}", "", *table(*comparison(models)), "", *table(*verdicts)]
     lines += ["", "## Per class (precision / recall / F1 / accuracy, %)", "", *table(*per_class(models, classes))]
     lines += ["", "## Deployed size and CPU speed (best student and teacher by val accuracy)", ""]
     lines += table(*deployment(exported, models))

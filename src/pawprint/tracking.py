@@ -10,7 +10,6 @@ Only values this module is handed are logged, never the environment, so secrets 
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import os
 import socket
 import subprocess
@@ -22,6 +21,7 @@ from typing import Any
 from pawprint.paths import digest, repo_root
 
 EXPERIMENT = "pawprint"
+REGISTERED_MODEL = "pawprint-student"  # each export registers its best student as a new version
 
 
 def store_dir() -> Path:
@@ -50,8 +50,10 @@ def _store_lock() -> contextlib.AbstractContextManager:
     a tracking server does that itself."""
     if not _local_store():
         return contextlib.nullcontext()
+    from filelock import FileLock
+
     store_dir().mkdir(parents=True, exist_ok=True)
-    return _file_lock(store_dir() / ".init.lock")
+    return FileLock(store_dir() / ".init.lock")
 
 
 def ensure_experiment() -> tuple[Any, str]:
@@ -63,16 +65,6 @@ def ensure_experiment() -> tuple[Any, str]:
             return client, exp.experiment_id
         location = (store_dir() / "artifacts").as_uri() if _local_store() else None
         return client, client.create_experiment(EXPERIMENT, artifact_location=location)
-
-
-@contextlib.contextmanager
-def _file_lock(path: Path) -> Iterator[None]:
-    with open(path, "a") as fh:
-        fcntl.flock(fh, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(fh, fcntl.LOCK_UN)
 
 
 def git_commit() -> str:
@@ -181,9 +173,12 @@ def stage_run(stage: str, params: dict[str, Any], data_files: list[Path] = ()) -
 
     client, experiment_id = ensure_experiment()
     close_abandoned(client, experiment_id, stage)
+    commit = git_commit()
     tags = {
         "stage": stage,
-        "git_commit": git_commit(),
+        "git_commit": commit,
+        "mlflow.source.git.commit": commit,  # what the MLflow UI shows as the run's source version
+        "mlflow.source.name": os.environ.get("DVC_STAGE") or stage,
         "dvc_exp": os.environ.get("DVC_EXP_NAME", "workspace"),
         "host": socket.gethostname(),
         "pid": str(os.getpid()),
@@ -196,19 +191,37 @@ def stage_run(stage: str, params: dict[str, Any], data_files: list[Path] = ()) -
     run = client.create_run(experiment_id, tags={**tags, "mlflow.parentRunId": parent}, run_name=stage)
     run_id = run.info.run_id
     client.log_batch(run_id, params=[Param(k, str(v)) for k, v in params.items()])
+    monitor = _system_metrics(run_id)
     try:
         yield StageRun(client, run_id)
     except BaseException:
+        monitor.finish()
         client.set_terminated(run_id, status="FAILED")
         client.set_terminated(parent, status="FAILED")
         raise
+    monitor.finish()
     client.set_terminated(run_id, status="FINISHED")
     client.set_terminated(parent, status="FINISHED")
 
 
+def _system_metrics(run_id: str):
+    """MLflow's own sampler of CPU, memory, disk and network (GPU too, where NVIDIA's library is installed),
+    as `system/...` metrics of the run, every few seconds while the stage works."""
+    import logging
+
+    from mlflow.system_metrics.system_metrics_monitor import SystemMetricsMonitor
+
+    logging.getLogger("mlflow.system_metrics").setLevel(logging.WARNING)  # its start and stop notes
+    monitor = SystemMetricsMonitor(run_id, sampling_interval=5, tracking_uri=tracking_uri())
+    monitor.start()
+    return monitor
+
+
 def log_pytorch_model(run: StageRun, model: Any, example: Any, metadata: dict[str, Any]) -> str:
-    """Log `model` as an MLflow model of `run`, with an input example, the signature MLflow infers from it,
-    and in its metadata what `pawprint predict` needs (classes, sizes). Returns the model's URI.
+    """Log `model` as an MLflow model of `run`, registered as a new version of `REGISTERED_MODEL` (so
+    `pawprint predict --model models:/pawprint-student/latest` finds the newest), with an input example, the
+    signature MLflow infers from it, and in its metadata what `pawprint predict` needs (classes, sizes).
+    Returns the model's URI.
 
     MLflow 3 stores it with `torch.export` ("pt2"): loading it runs no pickled code, and the batch
     dimension stays dynamic. Requirements are given, not inferred: inference imports the model in a
@@ -224,5 +237,6 @@ def log_pytorch_model(run: StageRun, model: Any, example: Any, metadata: dict[st
             input_example=example.numpy(),
             metadata=metadata,
             pip_requirements=[f"torch=={torch.__version__.split('+')[0]}"],
+            registered_model_name=REGISTERED_MODEL,
         )
     return info.model_uri

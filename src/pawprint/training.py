@@ -1,9 +1,12 @@
 """The one training loop every stage uses: Lightning's Trainer with early stopping on `val/loss`, the best
-epoch kept automatically, per-epoch metrics to MLflow and to a CSV for `dvc plots`, and resumable checkpoints.
+epoch kept automatically, per-epoch metrics to the loggers it is given and to a CSV for `dvc plots`, and
+resumable checkpoints. It knows Lightning only: the stages pass MLflow in as a logger (`run_logger.py`).
 
 Lightning rather than a hand-written loop: it brings early stopping, best-checkpoint selection, mixed
 precision, progress bars, resuming with optimizer and scheduler state, and DDP over several GPUs or nodes,
-all driven by params. Augmentation runs in `on_after_batch_transfer`, i.e. on the batch's device.
+all driven by params. Augmentation runs in `on_after_batch_transfer`, i.e. on the batch's device. The package
+is `pytorch_lightning` throughout, never `lightning`: lightly's modules build on it, and the two packages'
+classes do not mix (a callback or logger of one is not one of the other's Trainer).
 
 Resuming: each stage writes `last.ckpt` every epoch under `.cache/pawprint/resume/<stage>/<key>`, where the key
 hashes the stage's params and input files, so a rerun with the same inputs continues where a killed run
@@ -20,7 +23,6 @@ from __future__ import annotations
 
 import contextlib
 import csv
-import fcntl
 import json
 import logging
 import os
@@ -28,7 +30,7 @@ import shutil
 import tempfile
 import time
 import warnings
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -36,14 +38,15 @@ from typing import Any
 import pytorch_lightning as pl
 import torch
 import torch.nn.functional as F
+from filelock import FileLock, Timeout
 from pytorch_lightning.callbacks import BackboneFinetuning, EarlyStopping, ModelCheckpoint
+from pytorch_lightning.loggers.logger import Logger
 from pytorch_lightning.plugins.io import TorchCheckpointIO
 
 from pawprint import device
 from pawprint.augment import model_input
 from pawprint.config import OptimConfig, TrainConfig
 from pawprint.paths import atomic_path, digest, resume_dir
-from pawprint.tracking import StageRun
 
 MONITOR = "val/loss"
 MODES = {"val/loss": "min", "val/accuracy": "max"}
@@ -112,15 +115,16 @@ class Module(pl.LightningModule):
 
 
 class EpochLog(pl.Callback):
-    """Per-epoch metrics to MLflow (with the epoch as step) and to `plots/<stage>.csv`; kept across resumes.
+    """Per-epoch metrics to `plots/<stage>.csv`, kept across resumes; what the loggers miss, sent to them.
 
     A row is written at the end of the training epoch, once Lightning has aggregated that epoch's training
-    metrics (at the end of validation they are still those of the epoch before). `train/images` counts the
-    images trained on in the epoch by all processes; under DDP each process also prints its share once.
+    metrics (at the end of validation they are still those of the epoch before). Lightning sends the logged
+    metrics to the loggers itself; this adds `train/images` (the images trained on in the epoch by all
+    processes; under DDP each process also prints its share once) and, after a resume, the epochs done
+    before it, which belong to the resumed run's history too.
     """
 
-    def __init__(self, run: StageRun | None, csv_path: Path, stage: str):
-        self.run = run
+    def __init__(self, csv_path: Path, stage: str):
         self.csv_path = csv_path
         self.stage = stage
         self.rows: list[dict[str, float]] = []
@@ -132,10 +136,14 @@ class EpochLog(pl.Callback):
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.rows = list(state["rows"])
 
+    @staticmethod
+    def _log(trainer, row: dict[str, float]) -> None:
+        for logger in trainer.loggers:
+            logger.log_metrics({k: v for k, v in row.items() if k != "epoch"}, step=int(row["epoch"]))
+
     def on_fit_start(self, trainer, pl_module) -> None:
-        if self.run and trainer.is_global_zero:
-            for row in self.rows:  # epochs done before a resume belong to this run's history too
-                self.run.log_metrics({k: v for k, v in row.items() if k != "epoch"}, step=int(row["epoch"]))
+        for row in self.rows:
+            self._log(trainer, row)
 
     def on_train_epoch_start(self, trainer, pl_module) -> None:
         self.seen = 0
@@ -153,10 +161,9 @@ class EpochLog(pl.Callback):
                 flush=True,
             )
         row = {"epoch": epoch, "train/images": total}
+        self._log(trainer, row)
         row.update({k: float(v) for k, v in trainer.callback_metrics.items() if "/" in k})
         self.rows.append(row)
-        if self.run and trainer.is_global_zero:
-            self.run.log_metrics({k: v for k, v in row.items() if k != "epoch"}, step=row["epoch"])
 
     def write_csv(self) -> None:
         keys = sorted({k for row in self.rows for k in row} - {"epoch"})
@@ -234,6 +241,8 @@ class FitResult:
     epochs_run: int
     wall_time_s: float
     history: list[dict[str, float]]
+    device: str  # where it really trained (cuda, mps, cpu) and at which Lightning precision
+    precision: str
 
 
 CHECKPOINT_DIR_ENV = "PAWPRINT_CHECKPOINT_DIR"
@@ -255,14 +264,17 @@ def checkpoint_dir(parent: Path, key: str, *, resume: bool, rank: int = 0) -> It
         yield Path(os.environ.get(CHECKPOINT_DIR_ENV) or parent / key)
         return
     parent.mkdir(parents=True, exist_ok=True)
-    with open(parent / f"{key}.lock", "a") as lock:
-        try:
-            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            path, owned = parent / key, True
-            if not resume:
-                shutil.rmtree(path, ignore_errors=True)
-        except BlockingIOError:
-            path, owned = Path(tempfile.mkdtemp(prefix=f"{key}-{os.getpid()}-", dir=parent)), False
+    lock = FileLock(parent / f"{key}.lock")
+    try:
+        lock.acquire(timeout=0)
+        path, owned = parent / key, True
+        if not resume:
+            shutil.rmtree(path, ignore_errors=True)
+    except Timeout:
+        path, owned = Path(tempfile.mkdtemp(prefix=f"{key}-{os.getpid()}-", dir=parent)), False
+    with contextlib.ExitStack() as held:
+        if owned:
+            held.callback(lock.release)
         os.environ[CHECKPOINT_DIR_ENV] = str(path)
         try:
             yield path
@@ -288,10 +300,10 @@ def fit(
     stage: str,
     train: TrainConfig,
     max_epochs: int,
-    run: StageRun | None,
     plots_csv: Path,
     key: str,
     callbacks: tuple = (),
+    loggers: Sequence[Logger] = (),
 ) -> FitResult | None:
     """Train to early stop, then load the best epoch's weights into `module`.
 
@@ -307,7 +319,7 @@ def fit(
         best = ModelCheckpoint(
             dirpath=ckpt_dir, filename="best", monitor=monitor, mode=mode, save_last=True, save_on_train_epoch_end=True
         )
-        log = EpochLog(run, plots_csv, stage)
+        log = EpochLog(plots_csv, stage)
         trainer = pl.Trainer(
             max_epochs=max_epochs,
             accelerator=device.accelerator(),
@@ -323,7 +335,8 @@ def fit(
                 RngState(),
                 *callbacks,
             ],
-            logger=False,
+            logger=list(loggers) or False,
+            log_every_n_steps=1,  # every metric is per epoch; this only quiets "fewer batches than the interval"
             num_sanity_val_steps=0,
             enable_model_summary=False,
             default_root_dir=ckpt_dir,
@@ -346,4 +359,6 @@ def fit(
         epochs_run=len(log.rows),
         wall_time_s=time.time() - start,
         history=log.rows,
+        device=trainer.strategy.root_device.type,
+        precision=str(trainer.precision),
     )

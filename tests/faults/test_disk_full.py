@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from pawprint import models
-from pawprint.data import cache
+from pawprint.data import build
 from pawprint.data.splits import SplitSizes
 from pawprint.errors import PawprintError
 
@@ -34,7 +34,7 @@ def raw(tmp_path):
 def test_full_disk_while_writing_the_cache_keeps_the_previous_splits(tmp_path, raw, monkeypatch):
     sizes = SplitSizes(test=4, val=4, labeled=4, unlabeled=4)
     out = tmp_path / "splits"
-    cache.build(raw, out, tmp_path / "skipped.csv", sizes, cache_size=16, seed=0)
+    build.build(raw, out, tmp_path / "skipped.csv", sizes, cache_size=16, seed=0)
     before = {p.name: p.read_bytes() for p in out.iterdir()}
     writes = []
     real_save = np.save
@@ -47,7 +47,7 @@ def test_full_disk_while_writing_the_cache_keeps_the_previous_splits(tmp_path, r
 
     monkeypatch.setattr(np, "save", save_then_fill)
     with pytest.raises(PawprintError) as info:
-        cache.build(raw, out, tmp_path / "skipped.csv", SplitSizes(6, 6, 6, 0), cache_size=20, seed=1)
+        build.build(raw, out, tmp_path / "skipped.csv", SplitSizes(6, 6, 6, 0), cache_size=20, seed=1)
     assert str(info.value).startswith("no space left on the device while writing")
     assert "\n" not in str(info.value)
     assert {p.name: p.read_bytes() for p in out.iterdir()} == before  # every split file as it was

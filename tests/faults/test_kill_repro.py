@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from tests.conftest import make_pipeline_repo, pipeline_env, run
+from tests.helpers import make_pipeline_repo, pipeline_env, run
 
 pytestmark = pytest.mark.slow
 

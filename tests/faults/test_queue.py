@@ -3,11 +3,10 @@ nothing fails with "database is locked" (the store is created under a file lock,
 
 What is DVC's, not ours, and why the test never waits for a worker to exit: `dvc queue start` forks a
 keeper per worker that inherits the caller's stdout and stderr and lives as long as its worker, so a caller
-reading them (as `run` does) waits for the workers, not for the command (46 s for two 20 s experiments in
-a toy repository). A worker leaves only when the one shutdown message its idle monitor sends reaches it,
-and DVC's tracker has reports of workers that never leave or die with several of them (treeverse/dvc#8165,
-#10673); CI once hung 80 minutes waiting on this test's workers, a cause not reproduced here. So the test
-starts the queue without holding its output, watches the experiments, and kills whatever worker is left."""
+reading them (as `run` does) waits for the workers, not for the command. A worker leaves only when the one
+shutdown message its idle monitor sends reaches it, and DVC's tracker has reports of workers that never leave
+(treeverse/dvc#8165, #10673). So the test starts the queue without holding its output, watches the
+experiments, and kills whatever worker is left (docs/testing.md has what was seen)."""
 
 import json
 import os
@@ -18,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import pipeline_env, run
+from tests.helpers import pipeline_env, run
 
 pytestmark = pytest.mark.slow
 

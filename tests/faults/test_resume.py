@@ -12,7 +12,7 @@ import pytest
 import torch
 import yaml
 
-from tests.conftest import ROOT, run, tiny_params
+from tests.helpers import ROOT, run, tiny_params
 
 pytestmark = pytest.mark.slow
 

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import pipeline_env, run
+from tests.helpers import pipeline_env, run
 
 pytestmark = pytest.mark.slow
 

@@ -10,7 +10,7 @@ import urllib.request
 import psutil
 import pytest
 
-from tests.conftest import ROOT
+from tests.helpers import ROOT
 
 pytestmark = pytest.mark.slow
 

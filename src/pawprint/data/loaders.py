@@ -12,7 +12,8 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from pawprint.data.cache import Split
-from pawprint.losses import UNLABELED
+
+UNLABELED = -1  # the label of a pool image: it has none (the KD loss gives such images only the soft term)
 
 
 def as_tensor(images: np.ndarray) -> torch.Tensor:

@@ -1,5 +1,6 @@
-"""`make seeds`: the pipeline under several training seeds, as DVC experiments, and the mean test accuracy
-per method. With a few hundred labels two runs of one recipe differ by several points: never judge from one.
+"""`pawprint seeds` (`make seeds`): the pipeline under several training seeds, as DVC experiments, and the mean
+test accuracy per method. With a few hundred labels two runs of one recipe differ by several points: never
+judge from one.
 
 Each seed is `dvc exp run --temp -S seed=N` (run outside the workspace, which stays as it is); the split does
 not depend on the seed, so DVC reuses it. The table goes to stdout and `reports/seeds.md`. `--set KEY=VALUE`
@@ -54,7 +55,7 @@ def newest_per_seed(label: str, names) -> list[str]:
         if m := pattern.fullmatch(name):
             newest[int(m[1])] = max(newest.get(int(m[1]), ("", "")), (m[2], name))
     if not newest:
-        raise SystemExit(f"no experiment is labelled {label!r}: run `python -m pawprint.seeds --label {label}` first")
+        raise SystemExit(f"no experiment is labelled {label!r}: run `pawprint seeds --label {label}` first")
     if len(newest) < 2:
         raise SystemExit(f"label {label!r} has one seed: a standard deviation needs `--seeds` with two or more")
     return [newest[seed][1] for seed in sorted(newest)]
@@ -91,14 +92,14 @@ def table(results: dict[str, dict[str, float]], names: list[str], seeds: list[in
     return "\n".join(lines) + "\n"
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="pawprint seeds", description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
     parser.add_argument("--label", default="")
     parser.add_argument("--target", help="the stage each run ends at (default: the whole pipeline)")
     parser.add_argument("--compare", nargs=2, metavar=("A", "B"), help="labels of two earlier runs: A against B")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     Path("reports").mkdir(exist_ok=True)
     if args.compare:
         found = experiments()

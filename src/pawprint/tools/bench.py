@@ -1,4 +1,5 @@
-"""`make bench`: images per second of every stage, three ways, measured side by side in one run.
+"""`pawprint bench --data FOLDER` (`make bench DATA=FOLDER`): images per second of every stage, three ways,
+measured side by side in one run.
 
 - (a) project: the stage's real Lightning module and data path (decoded uint8 cache, batched tensor
   augmentation, channels-last, `precision: auto`), timed between training steps;
@@ -24,12 +25,11 @@ import time
 from pathlib import Path
 
 STAGES = ["pretrain_simclr", "train_teacher", "distill_cached", "distill_on_the_fly", "train_baseline", "evaluate"]
-DEFAULT_DATA = Path(__file__).resolve().parents[3] / "shared" / "datasets" / "petimages-4k" / "PetImages"
 
 
 def _files(root: Path, count: int, cache_size: int):
     """The first `count` usable photos, decoded once for (a) and (c); (b) re-reads the same files."""
-    from pawprint.data.cache import decode_all, scan
+    from pawprint.data.build import decode_all, scan
 
     files, labels, classes = scan(root)
     order = sorted(range(len(files)), key=lambda i: (i % 97, i))  # both classes, deterministic
@@ -280,8 +280,8 @@ def table(rows: list[dict], noop: float | None) -> str:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", default=str(DEFAULT_DATA.resolve()), help="a folder of class folders")
+    parser = argparse.ArgumentParser(prog="pawprint bench", description=__doc__.splitlines()[0])
+    parser.add_argument("--data", required=True, help="a folder of class folders (photos, e.g. PetImages)")
     parser.add_argument("--sizes", type=int, nargs="+", default=[64, 96])
     parser.add_argument("--stages", nargs="+", default=STAGES, choices=STAGES)
     parser.add_argument("--images", type=int, default=640)

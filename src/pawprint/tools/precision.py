@@ -1,14 +1,15 @@
 """`pawprint precision`: does bf16 inference hold for the models this workspace trained?
 
 `train.precision: auto` predicts in bf16 on CPUs with native bf16 (and on GPUs), for evaluation and for the
-teachers' soft labels, because it is 1.8-2.4x faster there (README, "Speed"). This command measures what
-that costs on the test split, model by model, with the same weights: accuracy at fp32 and at bf16, how many
-predictions change, and the largest change of a class probability. It forces bf16, so it also runs on a CPU
-without native bf16, only slowly (emulated; about 8x slower than fp32 on an AVX2 CPU measured here).
+teachers' soft labels, because it is faster there (docs/speed.md). This command measures what that costs on
+the test split, model by model, with the same weights: accuracy at fp32 and at bf16, how many predictions
+change, and the largest change of a class probability. It forces bf16, so it also runs on a CPU without
+native bf16, only slowly (emulated).
 """
 
 from __future__ import annotations
 
+import argparse
 from pathlib import Path
 
 import numpy as np
@@ -17,8 +18,8 @@ from pawprint import config, inference, methods, models
 from pawprint.data import cache
 from pawprint.errors import PawprintError
 from pawprint.export import reference_probabilities
+from pawprint.paths import SPLITS_DIR
 from pawprint.reports import table
-from pawprint.stage import SPLITS_DIR
 
 
 def compare(model, images: np.ndarray, labels: np.ndarray, image_size: int) -> dict[str, float]:
@@ -52,3 +53,13 @@ def run(params_path: Path = Path("params.yaml")) -> str:
     ]  # fmt: skip
     header = ["model", "test accuracy fp32", "bf16", "difference", "predictions changed", "largest probability gap"]
     return "\n".join(table(header, rows)) + "\n"
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="pawprint precision", description=__doc__.splitlines()[0])
+    parser.add_argument("--out", default="reports/precision.md", help="the table (default: reports/precision.md)")
+    args = parser.parse_args(argv)
+    text = run()
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.out).write_text(text)
+    print(text + f"\nwrote {args.out}")

@@ -1,0 +1,109 @@
+"""What tests share besides fixtures: the tiny params, a throw-away git + DVC repository holding this project's
+pipeline, and running a command with a deadline."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import signal
+import subprocess
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = ROOT.parent / "shared" / "datasets"
+
+TINY = {
+    "unlabeled_size": 40,
+    "data": {"test_size": 40, "val_size": 20, "labeled_size": 30, "image_size": 16, "cache_size": 18},
+    "train": {"batch_size": 16, "patience": 1, "min_epochs": 3},
+    "baseline": {"epochs": 1},
+    "simclr": {"epochs": 1},
+    "finetune": {"epochs": 1},
+    "teachers": {"resnet50": {"epochs": 3}},  # long enough to be killed mid-way (tests/faults/test_kill_repro.py)
+    "ssl_teacher": {"pretrain_epochs": 1, "epochs": 1},
+    "distill": {"epochs": 1},
+}
+
+
+def merge(base: dict, override: dict) -> dict:
+    out = dict(base)
+    for key, value in override.items():
+        out[key] = merge(base.get(key, {}), value) if isinstance(value, dict) else value
+    return out
+
+
+def tiny_params(lean: bool = False, **override) -> dict:
+    """`lean`: one teacher and one KD run, for tests about infrastructure rather than methods."""
+    params = merge(yaml.safe_load((ROOT / "params.yaml").read_text()), TINY)
+    resnet50 = params["teachers"]["resnet50"]
+    # At 16 px VGG16 cannot run (five 2x poolings), so the tiny ensemble pairs ResNet50 with a second ResNet50.
+    params["teachers"] = {"resnet50": resnet50, **({} if lean else {"second": {**resnet50, "epochs": 1}})}
+    if lean:
+        params["distill_runs"] = {"kd": params["distill_runs"]["kd"]}
+    else:
+        params["distill_runs"]["kd_ensemble"]["teachers"] = {"resnet50": 1.0, "second": 1.0}
+    return merge(params, override)
+
+
+def run(
+    cmd: list[str], cwd: Path, env: dict | None = None, check: bool = True, timeout: float = 900
+) -> subprocess.CompletedProcess:
+    """A command with its output; one that outlives `timeout` is killed with everything it started and fails
+    the test, so a hung DVC queue worker or stage can never hang the suite."""
+    with subprocess.Popen(
+        cmd, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True
+    ) as proc:
+        try:
+            stdout, stderr = proc.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError):  # the command may be gone, a child of it still running
+                os.killpg(proc.pid, signal.SIGKILL)
+            raise AssertionError(f"{' '.join(cmd)} still running after {timeout:.0f} s: killed") from None
+    result = subprocess.CompletedProcess(cmd, proc.returncode, stdout, stderr)
+    if check and result.returncode != 0:
+        raise AssertionError(f"{' '.join(cmd)} failed ({result.returncode}):\n{result.stdout}\n{result.stderr}")
+    return result
+
+
+APPEND_ONLY = (".dvc/cache", "mlruns/artifacts")  # never rewritten in place: copies may share their files
+
+
+def copy_repo(src: Path, dst: Path) -> Path:
+    """A copy a test may change freely; the DVC cache and MLflow artifacts (about 1.5 GB per reproduced repo)
+    are hard-linked, which is safe because files there are only ever added, never modified."""
+    shutil.copytree(src, dst, symlinks=True, ignore=shutil.ignore_patterns(*(Path(p).name for p in APPEND_ONLY)))
+    for folder in APPEND_ONLY:
+        if (src / folder).exists():
+            shutil.copytree(src / folder, dst / folder, symlinks=True, copy_function=os.link)
+    return dst
+
+
+def make_pipeline_repo(repo: Path, lean: bool = False) -> Path:
+    repo.mkdir(parents=True)
+    for name in ("dvc.yaml", "stages", "src", "data/.gitignore", "mlruns/.gitignore", ".gitignore"):
+        src, dst = ROOT / name, repo / name
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        if src.is_dir():
+            shutil.copytree(src, dst, ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
+        else:
+            shutil.copy2(src, dst)
+    (repo / "params.yaml").write_text(yaml.safe_dump(tiny_params(lean), sort_keys=False))
+    env = pipeline_env(repo)
+    run(["git", "init", "-q", "-b", "main"], repo)
+    run(["git", "config", "user.email", "test@example.com"], repo)
+    run(["git", "config", "user.name", "test"], repo)
+    run(["dvc", "init", "-q"], repo, env)
+    run(["dvc", "config", "core.analytics", "false"], repo, env)
+    run(["git", "add", "-A"], repo)
+    run(["git", "commit", "-qm", "init"], repo)
+    return repo
+
+
+def pipeline_env(repo: Path) -> dict:
+    env = {k: v for k, v in os.environ.items() if k not in ("MLFLOW_TRACKING_URI", "PAWPRINT_PARAMS", "DVC_ROOT")}
+    env["DVC_NO_ANALYTICS"] = "1"
+    env["PATH"] = f"{Path(os.sys.executable).parent}{os.pathsep}{env['PATH']}"
+    return env
