@@ -6,7 +6,8 @@ import sys
 from pawprint import inference, methods, metrics, models, verdict
 from pawprint.config import Params
 from pawprint.data import cache
-from pawprint.paths import METRICS_DIR, REPORTS_DIR, SPLITS_DIR, metrics_path, split_files
+from pawprint.paths import METRICS_DIR, REPORTS_DIR, SPLITS_DIR, metrics_path, plots_path, split_files
+from pawprint.progress import track
 from pawprint.stage import main, select, write_json
 from pawprint.tracking import stage_run
 
@@ -20,7 +21,7 @@ def run(params: Params) -> None:
         entries = methods.compared(params)
         mlrun.set_tags({f"method/{e.name}": e.method for e in entries})
         mlrun.set_tags({f"uses_pool/{e.name}": str(e.uses_pool).lower() for e in entries})
-        for entry in entries:
+        for entry in track(entries, len(entries), f"evaluate: {len(test)} test images", unit="models"):
             model, meta = models.load(entry.path)
             logits = inference.logits(model, test.images, meta["image_size"], precision=params.train.precision)
             pred = logits.argmax(1).numpy()
@@ -35,7 +36,11 @@ def run(params: Params) -> None:
                 "file": str(entry.path),
                 "method": entry.method,
                 "unlabeled_size": params.unlabeled_size if entry.uses_pool else None,
-                "training": {k: trained[k] for k in ("best_epoch", "epochs", "wall_time_s")},
+                "training": {
+                    "best_epoch": trained["best_epoch"],
+                    "epochs": trained["epochs"],
+                    "wall_time_s": metrics.training_seconds(metrics.read_curves(plots_path(entry.path))),
+                },
                 "test": result,
                 "collapsed": collapsed,
             }

@@ -33,8 +33,11 @@ def run(params) -> None:
     entries = methods.compared(params)
     results = {}
     with stage_run("export", select(params, "seed", "unlabeled_size", "data.source"), split_files("test")) as mlrun:
-        for kind in ("student", "teacher"):
+        for i, kind in enumerate(("student", "teacher"), 1):
             entry = best(entries, kind)
+            print(
+                f"export {i} of 2: {entry.name} to ONNX and TorchScript, checked on the test split, timed", flush=True
+            )
             model, meta = models.load(entry.path)
             example = export.example_input(test.images[:2], meta["image_size"])
             files = {"onnx": EXPORT_DIR / f"{entry.name}.onnx", "torchscript": EXPORT_DIR / f"{entry.name}.ts.pt"}

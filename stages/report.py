@@ -9,7 +9,7 @@ is not a DVC dependency, so the figure grows as experiments run and is redrawn w
 import json
 from pathlib import Path
 
-from pawprint import page, reports, study
+from pawprint import metrics, page, reports, study
 from pawprint.config import SSL_TEACHER, Params
 from pawprint.data import cache
 from pawprint.paths import PRETRAINED_DIR, REPORTS_DIR, SPLITS_DIR, atomic_path, plots_path
@@ -35,7 +35,7 @@ def run(params: Params) -> None:
             reports.confusion_png(cm, classes, f"{name}: {r['method']}", FIGURES / "confusion" / f"{name}.png")
         trained = [PRETRAINED_DIR / "student.pt", PRETRAINED_DIR / f"{SSL_TEACHER}.pt"]
         trained += [Path(r["file"]) for r in models.values()]
-        curves = {f"{p.parent.name}/{p.stem}": reports.read_curves(plots_path(p)) for p in trained}
+        curves = {f"{p.parent.name}/{p.stem}": metrics.read_curves(plots_path(p)) for p in trained}
         reports.curves_png(curves, FIGURES / "curves.png")
         cells = study.from_mlflow(params.data.source)
         study.accuracy_vs_unlabeled_png(cells, FIGURES / "accuracy_vs_unlabeled.png")

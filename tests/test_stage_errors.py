@@ -50,3 +50,28 @@ def test_bad_param_stops_before_any_work(tmp_path):
     assert result.returncode == 2
     assert result.stderr.strip() == "error: params.yaml: distill.alpha = 2.0: must be between 0 and 1"
     assert not (tmp_path / "data").exists() and not (tmp_path / "mlruns").exists()
+
+
+def test_a_bad_value_left_by_an_experiment_run_says_how_to_undo_it(tmp_path):
+    """`dvc exp run -S distill.alpha=1.5` writes 1.5 into params.yaml and leaves it after failing, so the next
+    `dvc exp run -S distill.temperature=2` fails on alpha too: the error names the committed value."""
+    env = setup(tmp_path)
+    commit = ["git", "-c", "user.email=t@e", "-c", "user.name=t", "commit", "-qm", "params", "params.yaml"]
+    run(["git", "init", "-q"], tmp_path)
+    run(["git", "add", "params.yaml"], tmp_path)
+    run(commit, tmp_path)
+    params = yaml.safe_load((tmp_path / "params.yaml").read_text())
+    params["distill"].update(alpha=1.5, temperature=2.0)  # the bad value an earlier -S left, and a new one
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
+    result = run_stage("split", tmp_path, env)
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    [line] = result.stderr.strip().splitlines()
+    assert line.startswith("error: params.yaml: distill.alpha = 1.5: must be between 0 and 1")
+    assert line.endswith(
+        "(distill.alpha was 0.5): `dvc exp run -S` writes its values into params.yaml and keeps "
+        "them after a failure; undo with `git checkout params.yaml` or -S distill.alpha=0.5"
+    )
+
+    run(commit, tmp_path)  # the bad value committed: there is no earlier value to offer
+    [line] = run_stage("split", tmp_path, env).stderr.strip().splitlines()
+    assert line == "error: params.yaml: distill.alpha = 1.5: must be between 0 and 1"

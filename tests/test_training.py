@@ -125,9 +125,10 @@ def test_the_stage_logger_gets_every_epoch_with_the_epoch_as_step(isolated_env):
     with tracking.stage_run("train_baseline", {"seed": 0}) as run:
         result = _tiny_fit(isolated_env, loggers=[StageLogger(run)])
     client = MlflowClient(tracking.tracking_uri())
-    for key in ("train/loss", "val/loss", "val/accuracy", "train/images"):
+    for key in ("train/loss", "val/loss", "val/accuracy", "train/images", "time/epoch_s"):
         history = client.get_metric_history(run.run_id, key)
         assert [m.step for m in history] == [1, 2, 3], key
         assert [m.value for m in history] == [pytest.approx(r[key]) for r in result.history], key
     assert client.get_run(run.run_id).info.status == "FINISHED"
     assert (result.device, result.precision) == ("cpu", "32-true")  # a CPU run at 16 px: fp32 everywhere
+    assert result.wall_time_s == round(sum(r["time/epoch_s"] for r in result.history), 1) > 0

@@ -329,7 +329,43 @@ def load(path: str | Path = "params.yaml") -> Params:
         raw = yaml.safe_load(path.read_text())
     except yaml.YAMLError as exc:
         raise ConfigError(f"{path}: not valid YAML ({str(exc).splitlines()[0]})") from exc
-    return parse(raw)
+    try:
+        return parse(raw)
+    except ConfigError as exc:
+        raise ConfigError(f"{exc}{_way_back(path, raw, str(exc))}") from None
+
+
+def _committed(path: Path) -> Any:
+    """params.yaml as the last commit has it, or None (no git, not committed)."""
+    import subprocess
+
+    try:
+        out = subprocess.run(
+            ["git", "show", f"HEAD:./{path.name}"], cwd=path.parent, capture_output=True, text=True, timeout=10
+        )
+        return yaml.safe_load(out.stdout) if out.returncode == 0 else None
+    except (OSError, subprocess.SubprocessError, yaml.YAMLError):
+        return None
+
+
+def _way_back(path: Path, raw: Any, message: str) -> str:
+    """How to undo a bad value that is not in the last commit. `dvc exp run -S key=value` writes the value
+    into the workspace's params.yaml before running and leaves it there when the run fails, so every later
+    experiment fails on it too, whatever it sets: the error says where the value came from."""
+    committed = _committed(path)
+    if not isinstance(raw, dict) or not isinstance(committed, dict):
+        return ""
+    now, before = flatten(raw), flatten(committed)
+    changed = [k for k in now if k in before and now[k] != before[k]]
+    named = [k for k in changed if f"{k} " in message or f"{k}:" in message]
+    if not named:
+        return ""
+    key = named[0]
+    return (
+        f". {path.name} differs from its last commit here ({key} was {before[key]!r}): `dvc exp run -S` writes "
+        f"its values into {path.name} and keeps them after a failure; undo with `git checkout {path.name}` "
+        f"or -S {key}={before[key]}"
+    )
 
 
 def section(params: Params, key: str, kind: type) -> Any:

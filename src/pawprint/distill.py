@@ -25,6 +25,7 @@ from pawprint.config import DistillConfig
 from pawprint.data.loaders import ArrayDataset, as_tensor
 from pawprint.losses import kd_loss
 from pawprint.models import Classifier
+from pawprint.progress import track
 from pawprint.training import Module
 
 
@@ -92,7 +93,8 @@ def cache_views(
 ) -> CachedViews:
     teacher = teacher.to(memory_format=torch.channels_last)
     views, logits = [], []
-    for start in range(0, len(data), batch_size):
+    starts = range(0, len(data), batch_size)
+    for start in track(starts, len(starts), f"teachers labelling {k} views of each image", unit="batches"):
         images = as_tensor(data.images[start : start + batch_size])
         batch_views, batch_logits = [], []
         for _ in range(k):

@@ -1,4 +1,5 @@
-"""Test metrics from scikit-learn: accuracy, per-class precision / recall / F1 / accuracy, confusion matrix.
+"""Test metrics from scikit-learn: accuracy, per-class precision / recall / F1 / accuracy, confusion matrix;
+and the per-epoch training record (`plots/<kind>/<model>.csv`) as the reports read it.
 
 Per-class accuracy is the share of a class's images classified correctly (equal to its recall), as the
 study's tables report it.
@@ -6,7 +7,9 @@ study's tables report it.
 
 from __future__ import annotations
 
+import csv
 import re
+from pathlib import Path
 
 import numpy as np
 from sklearn.metrics import accuracy_score, confusion_matrix, precision_recall_fscore_support
@@ -43,3 +46,19 @@ def flat(prefix: str, result: dict) -> dict[str, float]:
         safe = re.sub(r"[^\w\-. ]", "_", name)  # MLflow accepts letters, digits, _ - . space and /
         out.update({f"{prefix}/class/{safe}/{k}": v for k, v in values.items() if k != "support"})
     return out
+
+
+def read_curves(path: Path) -> dict[str, list[tuple[int, float]]]:
+    """`plots/<kind>/<model>.csv` as {metric: [(epoch, value), ...]}, skipping empty cells."""
+    curves: dict[str, list[tuple[int, float]]] = {}
+    with open(path, newline="") as fh:
+        for row in csv.DictReader(fh):
+            for key, value in row.items():
+                if key != "epoch" and value not in ("", None):
+                    curves.setdefault(key, []).append((int(row["epoch"]), float(value)))
+    return curves
+
+
+def training_seconds(curves: dict[str, list[tuple[int, float]]]) -> float:
+    """Wall time of a training, every epoch's (those before a resume too), from its per-epoch record."""
+    return round(sum(seconds for _, seconds in curves.get("time/epoch_s", [])), 1)

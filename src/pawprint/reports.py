@@ -5,7 +5,6 @@ Figures are PNG files drawn with matplotlib's Agg backend (no display needed); t
 
 from __future__ import annotations
 
-import csv
 import math
 from pathlib import Path
 
@@ -78,17 +77,6 @@ def per_class_png(models: dict[str, dict], classes: list[str], path: Path) -> No
     ax.set_ylim(0, 105)
     ax.legend(fontsize=7, ncol=min(4, len(names)))
     _save(fig, path)
-
-
-def read_curves(path: Path) -> dict[str, list[tuple[int, float]]]:
-    """`plots/<kind>/<model>.csv` as {metric: [(epoch, value), ...]}, skipping empty cells."""
-    curves: dict[str, list[tuple[int, float]]] = {}
-    with open(path, newline="") as fh:
-        for row in csv.DictReader(fh):
-            for key, value in row.items():
-                if key != "epoch" and value not in ("", None):
-                    curves.setdefault(key, []).append((int(row["epoch"]), float(value)))
-    return curves
 
 
 def curves_png(curves: dict[str, dict[str, list[tuple[int, float]]]], path: Path) -> None:

@@ -120,8 +120,9 @@ class EpochLog(pl.Callback):
     A row is written at the end of the training epoch, once Lightning has aggregated that epoch's training
     metrics (at the end of validation they are still those of the epoch before). Lightning sends the logged
     metrics to the loggers itself; this adds `train/images` (the images trained on in the epoch by all
-    processes; under DDP each process also prints its share once) and, after a resume, the epochs done
-    before it, which belong to the resumed run's history too.
+    processes; under DDP each process also prints its share once), `time/epoch_s` (its wall time, validation
+    included: the record of how long training took, which is no result and so not in the metrics JSON) and,
+    after a resume, the epochs done before it, which belong to the resumed run's history too.
     """
 
     def __init__(self, csv_path: Path, stage: str):
@@ -147,6 +148,7 @@ class EpochLog(pl.Callback):
 
     def on_train_epoch_start(self, trainer, pl_module) -> None:
         self.seen = 0
+        self.started = time.perf_counter()
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx: int) -> None:
         self.seen += len(batch[0])
@@ -160,7 +162,7 @@ class EpochLog(pl.Callback):
                 f"of the {total} images of epoch 1",
                 flush=True,
             )
-        row = {"epoch": epoch, "train/images": total}
+        row = {"epoch": epoch, "train/images": total, "time/epoch_s": round(time.perf_counter() - self.started, 3)}
         self._log(trainer, row)
         row.update({k: float(v) for k, v in trainer.callback_metrics.items() if "/" in k})
         self.rows.append(row)
@@ -239,8 +241,13 @@ def resume_key(stage: str, params: dict[str, Any], inputs: list[Path]) -> str:
 class FitResult:
     best_epoch: int
     epochs_run: int
-    wall_time_s: float
     history: list[dict[str, float]]
+
+    @property
+    def wall_time_s(self) -> float:
+        """Every epoch's wall time, those before a resume too."""
+        return round(sum(row["time/epoch_s"] for row in self.history), 1)
+
     device: str  # where it really trained (cuda, mps, cpu) and at which Lightning precision
     precision: str
 
@@ -310,7 +317,6 @@ def fit(
     Under DDP only rank 0 gets a result (and the best weights, and writes the plots CSV); the others get None.
     """
     _quiet_lightning()
-    start = time.time()
     rank = device.global_rank(train.devices)
     with checkpoint_dir(resume_dir() / stage, key, resume=train.resume, rank=rank) as ckpt_dir:
         monitor = train.monitor if module.has_accuracy else MONITOR
@@ -357,7 +363,6 @@ def fit(
     return FitResult(
         best_epoch=int(best_row["epoch"]),
         epochs_run=len(log.rows),
-        wall_time_s=time.time() - start,
         history=log.rows,
         device=trainer.strategy.root_device.type,
         precision=str(trainer.precision),

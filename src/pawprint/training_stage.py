@@ -64,10 +64,11 @@ def train_and_save(
             **{k: v for k, v in best.items() if k.startswith("val/")},
             "best_epoch": result.best_epoch,
             "epochs": result.epochs_run,
-            "wall_time_s": round(result.wall_time_s, 2),
         }
-        write_json(metrics_path(out), summary)
-        run.log_metrics({f"best/{k}" if "/" in k else k: v for k, v in summary.items()})
+        write_json(metrics_path(out), summary)  # results only: `dvc metrics diff` and `dvc exp show` compare them
+        run.log_metrics(
+            {f"best/{k}" if "/" in k else k: v for k, v in summary.items()} | {"wall_time_s": result.wall_time_s}
+        )
         run.log_artifact(out, "model")
         run.log_artifact(plots_path(out), "plots")
 

@@ -17,6 +17,7 @@ from pawprint.data.images import UnusableImage, load_rgb, square
 from pawprint.data.splits import SPLITS, SplitSizes, draw
 from pawprint.errors import PawprintError
 from pawprint.paths import atomic_path
+from pawprint.progress import track
 
 
 def scan(raw: Path) -> tuple[list[Path], np.ndarray, list[str]]:
@@ -45,9 +46,9 @@ def decode_all(files: list[Path], size: int) -> list[np.ndarray | str]:
     workers = min(os.cpu_count() or 1, 8)
     jobs = [(f, size) for f in files]
     if workers == 1 or len(files) < 256:
-        return [_decode(job) for job in jobs]
+        return list(track(map(_decode, jobs), len(jobs), "decoding"))
     with ProcessPoolExecutor(workers) as pool:
-        return list(pool.map(_decode, jobs, chunksize=64))
+        return list(track(pool.map(_decode, jobs, chunksize=64), len(jobs), "decoding"))
 
 
 def _write_splits(

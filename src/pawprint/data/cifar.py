@@ -7,6 +7,7 @@ import urllib.error
 from pathlib import Path
 
 from pawprint.errors import PawprintError
+from pawprint.progress import track
 
 
 def download(out: Path) -> None:
@@ -24,5 +25,5 @@ def download(out: Path) -> None:
         for name, dataset in parts.items():
             for cls in dataset.classes:
                 (out / cls).mkdir(parents=True, exist_ok=True)
-            for index, (image, label) in enumerate(dataset):
+            for index, (image, label) in enumerate(track(dataset, len(dataset), f"CIFAR-10 {name}: writing")):
                 image.save(out / dataset.classes[label] / f"{name}_{index:05d}.png")
