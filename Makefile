@@ -10,11 +10,24 @@ export DVC_NO_ANALYTICS := 1
 
 install: $(STAMP)
 
-# requirements.txt pins the direct dependencies; constraints.txt pins everything else, so pip never backtracks.
-$(STAMP): requirements.txt constraints.txt pyproject.toml
-	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements.txt -c constraints.txt
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps -e .
+# pawprint runs on Python 3.11 to 3.13; any other stops here, before anything is installed.
+PY_OK := import sys; sys.exit(not (3, 11) <= sys.version_info[:2] <= (3, 13))
+$(VENV)/bin/python:
+	@$(PYTHON) -c '$(PY_OK)' 2>/dev/null || { echo "pawprint needs Python 3.11 to 3.13, and $(PYTHON) is \
+	$$($(PYTHON) -V 2>&1); run make with PYTHON=python3.12 (or another in that range)"; exit 2; }
+	$(PYTHON) -m venv $(VENV)
+
+# requirements.txt pins the runtime's direct dependencies, requirements-dev.txt adds the test and lint tools;
+# constraints.txt pins everything they pull in, so pip never backtracks.
+PIP := $(BIN)/python -m pip install --quiet --disable-pip-version-check
+$(STAMP): requirements.txt constraints.txt pyproject.toml | $(VENV)/bin/python
+	$(PIP) -r requirements.txt -c constraints.txt
+	$(PIP) --no-deps -e .
+	@touch $@
+
+DEV_STAMP := $(VENV)/.installed-dev
+$(DEV_STAMP): requirements-dev.txt $(STAMP)
+	$(PIP) -r requirements-dev.txt -c constraints.txt
 	@touch $@
 
 repro: $(STAMP)
@@ -23,13 +36,13 @@ repro: $(STAMP)
 # One test worker per core (at most 4), sharing the reproduced pipeline; an idle worker takes tests from a busy
 # one (tests/conftest.py orders them for that). XDIST= runs them in one process.
 XDIST ?= -n logical --maxprocesses 4 --dist worksteal
-test: $(STAMP)
+test: $(DEV_STAMP)
 	python -m pytest -q $(XDIST)
 
-test-fast: $(STAMP)
+test-fast: $(DEV_STAMP)
 	python -m pytest -q $(XDIST) -m "not slow"
 
-lint: $(STAMP)
+lint: $(DEV_STAMP)
 	ruff check . && ruff format --check .
 
 # The MLflow UI on this repository's store, on 127.0.0.1 only (HOST=0.0.0.0 to share it on the network).

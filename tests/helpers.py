@@ -83,7 +83,7 @@ def copy_repo(src: Path, dst: Path) -> Path:
 
 def make_pipeline_repo(repo: Path, lean: bool = False) -> Path:
     repo.mkdir(parents=True)
-    for name in ("dvc.yaml", "stages", "src", "data/.gitignore", "mlruns/.gitignore", ".gitignore"):
+    for name in ("dvc.yaml", "stages", "src", "studies", "data/.gitignore", "mlruns/.gitignore", ".gitignore"):
         src, dst = ROOT / name, repo / name
         dst.parent.mkdir(parents=True, exist_ok=True)
         if src.is_dir():

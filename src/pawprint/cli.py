@@ -27,10 +27,11 @@ def _predict(args: argparse.Namespace) -> None:
     sys.exit(predict.run(args.model, args.paths, args.top_k, args.csv))
 
 
-TOOLS = {
-    "bench": "images per second of every stage against a plain PyTorch loop (make bench)",
-    "seeds": "the pipeline under several seeds as DVC experiments, and each method's mean (make seeds)",
-    "precision": "every trained model on the test split at fp32 and at bf16: what bf16 inference costs",
+TOOLS = {  # command: (module under pawprint.tools, summary)
+    "study": ("presets", "a study of studies/NAME.yaml (cats-vs-dogs, cifar10, ...) as DVC experiments"),
+    "seeds": ("seeds", "the pipeline under several seeds as DVC experiments, and each method's mean (make seeds)"),
+    "bench": ("bench", "images per second of every stage against a plain PyTorch loop (make bench)"),
+    "precision": ("precision", "every trained model on the test split at fp32 and at bf16: what bf16 costs"),
 }
 
 
@@ -52,8 +53,8 @@ def main(argv: list[str] | None = None) -> None:
     predict.add_argument("--top-k", type=int, default=1, help="the k most likely classes per image (default 1)")
     predict.add_argument("--csv", help="also write the predictions to this CSV file")
     predict.set_defaults(func=_predict)
-    for name, summary in TOOLS.items():  # each parses its own options: `pawprint <tool> --help`
-        commands.add_parser(name, help=summary, add_help=False).set_defaults(tool=name)
+    for name, (module, summary) in TOOLS.items():  # each parses its own options: `pawprint <tool> --help`
+        commands.add_parser(name, help=summary, add_help=False).set_defaults(tool=module)
     args, rest = parser.parse_known_args(argv)
     try:
         if getattr(args, "tool", None):

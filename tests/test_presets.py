@@ -1,0 +1,76 @@
+"""`pawprint study NAME`: each preset of studies/ is valid params, and one runs end to end as DVC experiments."""
+
+import csv
+import io
+
+import pytest
+import yaml
+
+from pawprint.errors import PawprintError
+from pawprint.tools import presets
+from tests.helpers import ROOT, make_pipeline_repo, pipeline_env, run
+
+FIXTURES = ROOT / "tests" / "fixtures" / "PetImages"
+BASE = yaml.safe_load((ROOT / "params.yaml").read_text())
+FOLDER = {"data.folder": "path/to/PetImages"}  # the one value a user must give (petimages)
+
+
+@pytest.mark.parametrize("name", presets.available())
+def test_every_preset_resolves_to_valid_params(name):
+    preset = presets.load(name)
+    assert preset.description and preset.overrides
+    points = preset.points(FOLDER if name == "petimages" else {})
+    for point in points:
+        params = presets.resolve(BASE, point)
+        assert params.data.source == preset.overrides["data.source"]
+    if preset.needs:
+        assert preset.offline, f"{name} needs the network: it must name the offline alternative"
+
+
+def test_the_seeds_settings_are_in_their_presets():
+    cats = presets.load("cats-vs-dogs")
+    points = cats.points({})
+    assert [p["unlabeled_size"] for p in points] == [10000, 6000, 3000]
+    params = presets.resolve(BASE, points[0])
+    assert (params.data.labeled_size, params.data.val_size, params.data.test_size) == (420, 180, 5000)
+    assert params.student.arch == "mobilenet_v2" and params.teachers["resnet50"].weights == "imagenet"
+    cifar = presets.resolve(BASE, presets.load("cifar10").points({})[0])
+    assert cifar.student.arch == "small_cnn" and cifar.train.batch_size == 64 and cifar.train.patience == 3
+    assert {t.arch: (t.weights, t.unfreeze) for t in cifar.teachers.values()} == {
+        "resnet50": ("imagenet", 2), "vgg16": ("imagenet", 2)
+    }  # fmt: skip
+    assert (cifar.distill.temperature, cifar.distill.alpha) == (3.0, 0.5)
+    assert max(cifar.baseline.epochs, cifar.distill.epochs, cifar.teachers["vgg16"].epochs) == 20
+    four = presets.resolve(BASE, presets.load("cifar10-4k").points({})[0])
+    assert (four.data.labeled_size, four.unlabeled_size) == (4000, 45000)
+
+
+def test_set_replaces_a_grid_and_a_bad_key_or_value_stops_before_running():
+    cats = presets.load("cats-vs-dogs")
+    assert cats.points(presets.parse_sets(["unlabeled_size=50"])) == [{**cats.overrides, "unlabeled_size": 50}]
+    with pytest.raises(PawprintError, match="data.folderr is not a key of params.yaml"):
+        presets.resolve(BASE, {"data.folderr": "x"})
+    with pytest.raises(PawprintError, match="distill.alpha = 2.0: must be between 0 and 1"):
+        presets.resolve(BASE, {"distill.alpha": 2})
+    with pytest.raises(PawprintError, match="expected KEY=VALUE"):
+        presets.parse_sets(["data.folder"])
+    with pytest.raises(PawprintError, match="no study 'nope'; known: cats-vs-dogs, cifar10"):
+        presets.load("nope")
+
+
+@pytest.mark.slow
+def test_a_study_runs_as_dvc_experiments_on_tiny_data(tmp_path):
+    repo = make_pipeline_repo(tmp_path / "repo", lean=True)
+    env = pipeline_env(repo)
+    tiny = [f"data.folder={FIXTURES}", "data.test_size=4", "data.val_size=2", "data.labeled_size=4",
+            "unlabeled_size=5", "data.image_size=16", "data.cache_size=18"]  # fmt: skip
+    sets = [arg for item in tiny for arg in ("--set", item)]
+    listed = run(["pawprint", "study", "petimages", "--seeds", "3", "--check", *sets], repo, env).stdout
+    assert [line.split(":")[0] for line in listed.splitlines()[1:]] == ["run 1 of 3", "run 2 of 3", "run 3 of 3"]
+    assert "petimages-seed2-" in listed and f"-S data.folder={FIXTURES}" in listed
+    run(["pawprint", "study", "petimages", "--target", "evaluate", *sets], repo, env)
+    rows = list(csv.DictReader(io.StringIO(run(["dvc", "exp", "show", "--csv"], repo, env).stdout)))
+    [row] = [r for r in rows if r["Experiment"].startswith("petimages-seed0-")]
+    assert row["data.source"] == "folder" and row["data.labeled_size"] == "4" and row["augment.hflip"] == "True"
+    [accuracy] = [v for k, v in row.items() if k.endswith("baseline.accuracy")]
+    assert 0 <= float(accuracy) <= 1
