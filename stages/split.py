@@ -17,8 +17,9 @@ def run(params: Params) -> None:
     tracked = select(params, "unlabeled_size", "data")
     with stage_run("split", tracked) as mlrun:
         counts = build(
-            Path("data/raw"), SPLITS_DIR, Path("data/reports/skipped.csv"), sizes, d.cache_size, d.split_seed
-        )
+            Path("data/raw"), SPLITS_DIR, Path("data/reports/skipped.csv"), sizes, d.cache_size, d.split_seed,
+            test_raw=Path("data/raw_test"),
+        )  # fmt: skip
         mlrun.log_metrics({"data/kept": counts["kept"], "data/skipped": counts["skipped"]})
         mlrun.log_artifact(Path("data/reports/skipped.csv"), "data")
     print(f"kept {counts['kept']}, skipped {counts['skipped']} (see data/reports/skipped.csv)")

@@ -47,6 +47,7 @@ BAD = [
     ({"teachers": {"Big-Net": {"arch": "vgg16"}}}, "teachers.Big-Net: names must be lower-case"),
     ({"teachers": {"ssl_teacher": {"arch": "vgg16"}}}, "teachers.ssl_teacher: the name is taken"),
     ({"teachers": {"v": {"arch": "vgg16"}}}, "teachers.v.image_size: vgg16 needs >= 32 pixels"),
+    ({"data": {"source": "cifar10", "test_folder": "x"}}, "the cifar10 source tests on CIFAR-10's official test set"),
     ({"teachers": []}, "teachers must be a non-empty mapping"),
     ({"ssl_teacher": {"pretrain_epochs": 0}}, "ssl_teacher.pretrain_epochs = 0: must be > 0"),
     ({"distill_runs": {"kd": {"teachers": {"alexnet": 1.0}}}}, "distill_runs.kd.teachers.alexnet: no such teacher"),

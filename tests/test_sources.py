@@ -38,7 +38,7 @@ def write_jpeg(path: Path, size=(40, 30), mode="RGB", fmt="JPEG") -> Path:
 def test_petimages_folder_keeps_the_usable_and_lists_exactly_the_broken(tmp_path):
     """tests/fixtures/PetImages: the PetImages layout with each kind of file the real download holds."""
     raw = tmp_path / "raw"
-    sources.prepare(DataConfig(source="folder", folder=str(PETIMAGES)), raw)
+    sources.prepare(DataConfig(source="folder", folder=str(PETIMAGES)), raw, tmp_path / "raw_test")
     files = {p.relative_to(raw).as_posix() for p in raw.rglob("*") if p.is_file()}
     sizes = SplitSizes(test=4, val=2, labeled=4, unlabeled=5)  # every usable file lands in a split
     counts = build.build(raw, tmp_path / "splits", tmp_path / "skipped.csv", sizes, cache_size=40, seed=0)
@@ -218,7 +218,7 @@ def test_every_credential_form_is_recognised(no_kaggle_credentials, monkeypatch,
 
 def test_kaggle_download_extracts_the_class_folders(fake_kaggle):
     out = fake_kaggle / "data" / "raw"
-    sources.prepare(DataConfig(source="kaggle", kaggle_slug="someone/cats-dogs"), out)
+    sources.prepare(DataConfig(source="kaggle", kaggle_slug="someone/cats-dogs"), out, out.parent / "raw_test")
     assert FakeKaggleApi.calls == ["authenticate", "someone/cats-dogs"]
     assert sorted(p.relative_to(out).as_posix() for p in out.rglob("*.jpg"))[:2] == ["Cat/0.jpg", "Cat/1.jpg"]
     assert sorted(p.name for p in out.iterdir()) == ["Cat", "Dog"]
@@ -267,7 +267,7 @@ def cifar_archive(folder: Path) -> tuple[Path, dict]:
     return path, md5
 
 
-def test_cifar10_download_merges_train_and_test(tmp_path, monkeypatch):
+def test_cifar10_download_keeps_the_official_test_set_apart(tmp_path, monkeypatch):
     from torchvision.datasets import CIFAR10
 
     served = tmp_path / "served"
@@ -284,14 +284,17 @@ def test_cifar10_download_merges_train_and_test(tmp_path, monkeypatch):
         monkeypatch.setattr(
             CIFAR10, "meta", {"filename": "batches.meta", "key": "label_names", "md5": md5["batches.meta"]}
         )
-        out = tmp_path / "data" / "raw"
-        sources.prepare(DataConfig(source="cifar10"), out)
+        out, test_out = tmp_path / "data" / "raw", tmp_path / "data" / "raw_test"
+        test_out.mkdir(parents=True)
+        sources.prepare(DataConfig(source="cifar10"), out, test_out)
     finally:
         server.shutdown()
     files = sorted(p.relative_to(out).as_posix() for p in out.rglob("*.png"))
-    assert len(files) == 24 and "airplane/test_00000.png" in files and "bird/train_00002.png" in files
+    test_files = sorted(p.relative_to(test_out).as_posix() for p in test_out.rglob("*.png"))
+    assert len(files) == 20 and all("/train_" in f for f in files) and "bird/train_00002.png" in files
+    assert len(test_files) == 4 and "airplane/test_00000.png" in test_files
     assert Image.open(out / "cat" / "train_00003.png").size == (32, 32)
-    assert [p.name for p in out.parent.iterdir()] == ["raw"]
+    assert sorted(p.name for p in out.parent.iterdir()) == ["raw", "raw_test"]
 
 
 def test_cifar10_offline_is_a_clear_error(tmp_path, monkeypatch):
@@ -299,5 +302,60 @@ def test_cifar10_offline_is_a_clear_error(tmp_path, monkeypatch):
 
     monkeypatch.setattr(CIFAR10, "url", "http://127.0.0.1:9/cifar-10-python.tar.gz")
     with pytest.raises(PawprintError, match="CIFAR-10 could not be downloaded.*data.source=digits"):
-        sources.prepare(DataConfig(source="cifar10"), tmp_path / "data" / "raw")
+        sources.prepare(DataConfig(source="cifar10"), tmp_path / "data" / "raw", tmp_path / "data" / "raw_test")
     assert list((tmp_path / "data").iterdir()) == []
+
+
+def class_folder(root: Path, per_class: int, offset: int = 0, classes=("cat", "dog")) -> Path:
+    for c in classes:
+        for i in range(per_class):
+            write_jpeg(root / c / f"{offset + i}.jpg", size=(30 + offset + i, 30))  # each file different
+    return root
+
+
+def test_a_test_folder_is_the_whole_test_split(tmp_path):
+    raw = class_folder(tmp_path / "raw", 8)
+    test_raw = class_folder(tmp_path / "own_test", 3, offset=100)
+    (test_raw / "dog" / "empty.jpg").write_bytes(b"")
+    sizes = SplitSizes(test=999, val=2, labeled=4, unlabeled=6)  # test_size unused
+    counts = build.build(raw, tmp_path / "splits", tmp_path / "skipped.csv", sizes, 36, seed=0, test_raw=test_raw)
+    test = cache.load(tmp_path / "splits", "test")
+    assert sorted(test.paths) == sorted(f"test/{c}/{100 + i}.jpg" for c in ("cat", "dog") for i in range(3))
+    assert len(cache.load(tmp_path / "splits", "unlabeled")) == 6 and counts == {"kept": 22, "skipped": 1}
+    drawn = {p for n in ("val", "labeled", "unlabeled") for p in cache.load(tmp_path / "splits", n).paths}
+    assert not any(p.startswith("test/") for p in drawn)
+    assert "test/dog/empty.jpg,empty file" in (tmp_path / "skipped.csv").read_text()
+
+
+def test_without_a_test_folder_the_splits_are_unchanged(tmp_path):
+    raw = class_folder(tmp_path / "raw", 8)
+    (tmp_path / "empty").mkdir()
+    sizes = SplitSizes(test=4, val=2, labeled=4, unlabeled=6)
+    build.build(raw, tmp_path / "a", tmp_path / "a.csv", sizes, 36, seed=0)
+    build.build(raw, tmp_path / "b", tmp_path / "b.csv", sizes, 36, seed=0, test_raw=tmp_path / "empty")
+    assert [f.read_bytes() for f in sorted((tmp_path / "a").iterdir())] == [
+        f.read_bytes() for f in sorted((tmp_path / "b").iterdir())
+    ]
+
+
+@pytest.mark.parametrize("problem", ["missing", "classes", "shared"])
+def test_a_wrong_test_folder_is_one_line_and_writes_nothing(tmp_path, problem):
+    raw = class_folder(tmp_path / "raw", 8)
+    test_raw = tmp_path / "own_test"
+    if problem == "classes":
+        class_folder(test_raw, 2, offset=100, classes=("cat", "fox"))
+    elif problem == "shared":
+        class_folder(test_raw, 2, offset=100)
+        (test_raw / "cat" / "copy.jpg").write_bytes((raw / "dog" / "3.jpg").read_bytes())
+    expected = {
+        "missing": "data.test_folder = '.*own_test': no such folder",
+        "classes": r"data.test_folder: its classes \(cat, fox\) differ from the training folder's \(cat, dog\)",
+        "shared": r"data.test_folder shares 1 images with the training folder \(e.g. cat/copy.jpg\)",
+    }[problem]
+    with pytest.raises(PawprintError, match=expected):
+        if problem == "missing":
+            sources.prepare(DataConfig(source="folder", folder=str(raw), test_folder=str(test_raw)),
+                            tmp_path / "out", tmp_path / "out_test")  # fmt: skip
+        else:
+            build.build(raw, tmp_path / "splits", tmp_path / "skipped.csv", SplitSizes(4, 2, 4, 6), 36, 0, test_raw)
+    assert not (tmp_path / "splits").exists() and not (tmp_path / "out").exists()

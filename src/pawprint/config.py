@@ -54,6 +54,7 @@ STRATEGIES = ("auto", "ddp")
 class DataConfig:
     source: str = one_of("digits", *SOURCES)
     folder: str = ""
+    test_folder: str = ""  # the whole test split, same class folders (then test_size is unused)
     kaggle_slug: str = _rule(
         lambda v: v.count("/") == 1 and all(v.split("/")),
         "must be owner/dataset",
@@ -309,6 +310,11 @@ def _check_relations(p: Params) -> None:
                 "mid-training, which DDP does not synchronise across processes (Lightning issue #20340); "
                 "set it to 0 or train.devices and train.num_nodes to 1"
             )
+    if p.data.source == "cifar10" and p.data.test_folder:
+        raise ConfigError(
+            f"params.yaml: data.test_folder = {p.data.test_folder!r}: the cifar10 source tests on CIFAR-10's "
+            "official test set; set data.test_folder: '' (or use data.source: folder for your own images)"
+        )
     if p.data.source == "folder" and not p.data.folder:
         raise ConfigError(
             "params.yaml: data.folder = '': data.source=folder needs the path of a folder of class folders"

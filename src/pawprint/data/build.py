@@ -6,6 +6,8 @@ hundred full-size photos per second per core, far below what training consumes, 
 from __future__ import annotations
 
 import csv
+import dataclasses
+import hashlib
 import json
 import os
 from concurrent.futures import ProcessPoolExecutor
@@ -20,10 +22,12 @@ from pawprint.paths import atomic_path
 from pawprint.progress import track
 
 
-def scan(raw: Path) -> tuple[list[Path], np.ndarray, list[str]]:
+def scan(raw: Path, what: str = "") -> tuple[list[Path], np.ndarray, list[str]]:
     classes = sorted(p.name for p in raw.iterdir() if p.is_dir())
     if len(classes) < 2:
-        raise PawprintError(f"{raw}: needs one sub-folder per class and at least two classes; rerun the prepare stage")
+        raise PawprintError(
+            f"{what or raw}: needs one sub-folder per class and at least two classes; rerun the prepare stage"
+        )
     files, labels = [], []
     for label, name in enumerate(classes):
         for file in sorted((raw / name).rglob("*")):
@@ -53,8 +57,7 @@ def decode_all(files: list[Path], size: int) -> list[np.ndarray | str]:
 
 def _write_splits(
     folder: Path,
-    raw: Path,
-    files: list[Path],
+    names: list[str],
     labels: np.ndarray,
     classes: list[str],
     decoded: list,
@@ -70,24 +73,69 @@ def _write_splits(
             writer = csv.writer(fh)
             writer.writerow(["path", "label", "class"])
             for i in idx:
-                writer.writerow([files[i].relative_to(raw).as_posix(), int(labels[i]), classes[labels[i]]])
+                writer.writerow([names[i], int(labels[i]), classes[labels[i]]])
     (folder / "classes.json").write_text(json.dumps(classes) + "\n")
 
 
-def build(raw: Path, out: Path, skipped_csv: Path, sizes: SplitSizes, cache_size: int, seed: int) -> dict[str, int]:
+def _content_digests(files: list[Path]) -> dict[str, Path]:
+    return {hashlib.sha256(f.read_bytes()).hexdigest(): f for f in files}
+
+
+def check_test_folder(test_raw: Path, classes: list[str], train_files: list[Path]) -> tuple[list[Path], np.ndarray]:
+    """The test folder's files and labels, refused when its classes differ from the training folder's or when
+    it holds an image the training folder holds too (a test image seen in training measures nothing)."""
+    files, labels, test_classes = scan(test_raw, "data.test_folder")
+    if test_classes != classes:
+        raise PawprintError(
+            f"data.test_folder: its classes ({', '.join(test_classes)}) differ from the training folder's "
+            f"({', '.join(classes)}); it needs the same class sub-folders"
+        )
+    train = _content_digests(train_files)
+    shared = [f for digest, f in _content_digests(files).items() if digest in train]
+    if shared:
+        raise PawprintError(
+            f"data.test_folder shares {len(shared)} images with the training folder (e.g. "
+            f"{shared[0].relative_to(test_raw).as_posix()}): remove them from one of the two"
+        )
+    return files, labels
+
+
+def build(
+    raw: Path,
+    out: Path,
+    skipped_csv: Path,
+    sizes: SplitSizes,
+    cache_size: int,
+    seed: int,
+    test_raw: Path | None = None,
+) -> dict[str, int]:
     """Decode, split and write; all split files are staged in one folder that replaces `out` at the end, so a
-    failure (a full disk, a kill) leaves the previous splits whole."""
+    failure (a full disk, a kill) leaves the previous splits whole.
+
+    With a non-empty `test_raw` (the `data.test_folder`, or CIFAR-10's official test set) its usable images
+    are the whole test split, `sizes.test` is unused, and every other split is drawn from `raw` as without it.
+    Its paths are written as `test/<class>/<file>`."""
     files, labels, classes = scan(raw)
+    names = [f.relative_to(raw).as_posix() for f in files]
+    own_test = test_raw is not None and test_raw.is_dir() and any(test_raw.iterdir())
+    if own_test:
+        test_files, test_labels = check_test_folder(test_raw, classes, files)
+        sizes = dataclasses.replace(sizes, test=0)
+        names += [f"test/{f.relative_to(test_raw).as_posix()}" for f in test_files]
+        files, labels = files + test_files, np.concatenate([labels, test_labels])
     decoded = decode_all(files, cache_size)
-    keep = [i for i, d in enumerate(decoded) if not isinstance(d, str)]
-    chosen = draw(labels[keep], classes, sizes, seed)
-    idx_per_split = {name: [keep[i] for i in chosen[name]] for name in SPLITS}
+    usable = [i for i, d in enumerate(decoded) if not isinstance(d, str)]
+    pool = [i for i in usable if not names[i].startswith("test/")] if own_test else usable
+    chosen = draw(labels[pool], classes, sizes, seed)
+    idx_per_split = {name: [pool[i] for i in chosen[name]] for name in SPLITS}
+    if own_test:
+        idx_per_split["test"] = [i for i in usable if names[i].startswith("test/")]
     with atomic_path(out) as staging:
-        _write_splits(staging, raw, files, labels, classes, decoded, idx_per_split, cache_size)
+        _write_splits(staging, names, labels, classes, decoded, idx_per_split, cache_size)
     with atomic_path(skipped_csv) as tmp, open(tmp, "w", newline="") as fh:
         writer = csv.writer(fh)
         writer.writerow(["path", "reason"])
-        for f, d in zip(files, decoded):
+        for name, d in zip(names, decoded):
             if isinstance(d, str):
-                writer.writerow([f.relative_to(raw).as_posix(), d])
-    return {"kept": len(keep), "skipped": len(files) - len(keep)}
+                writer.writerow([name, d])
+    return {"kept": len(usable), "skipped": len(files) - len(usable)}

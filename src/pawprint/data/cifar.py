@@ -1,4 +1,5 @@
-"""CIFAR-10 through torchvision (train and test merged into one pool, split later like any other source)."""
+"""CIFAR-10 through torchvision: the official train set is the pool the splits are drawn from, the official
+test set is the whole test split (written apart, as a `data.test_folder` would be)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from pawprint.errors import PawprintError
 from pawprint.progress import track
 
 
-def download(out: Path) -> None:
+def download(out: Path, test_out: Path) -> None:
     from torchvision.datasets import CIFAR10
 
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -23,7 +24,8 @@ def download(out: Path) -> None:
                 f"(or a copy of cifar-10-python.tar.gz); offline, use -S data.source=digits"
             ) from exc
         for name, dataset in parts.items():
+            folder = out if name == "train" else test_out
             for cls in dataset.classes:
-                (out / cls).mkdir(parents=True, exist_ok=True)
+                (folder / cls).mkdir(parents=True, exist_ok=True)
             for index, (image, label) in enumerate(track(dataset, len(dataset), f"CIFAR-10 {name}: writing")):
-                image.save(out / dataset.classes[label] / f"{name}_{index:05d}.png")
+                image.save(folder / dataset.classes[label] / f"{name}_{index:05d}.png")

@@ -1,4 +1,5 @@
-"""Where images come from: each source materialises `data/raw/<class>/<file>` and nothing else."""
+"""Where images come from: each source materialises `data/raw/<class>/<file>`, and `data/raw_test` the
+dataset's own test images when it has them (`data.test_folder`, CIFAR-10's official test set), else nothing."""
 
 from __future__ import annotations
 
@@ -30,13 +31,13 @@ def prepare_digits(out: Path) -> None:
         img.save(folder / f"{index:04d}.png")
 
 
-def prepare_folder(src: Path, out: Path) -> None:
+def prepare_folder(src: Path, out: Path, key: str = "data.folder") -> None:
     """Any folder with one sub-folder per class; files are linked, not copied, when the filesystem allows."""
     if not src.is_dir():
-        raise PawprintError(f"data.folder = {str(src)!r}: no such folder; point it at a folder of class folders")
+        raise PawprintError(f"{key} = {str(src)!r}: no such folder; point it at a folder of class folders")
     classes = sorted(p for p in src.iterdir() if p.is_dir() and not p.name.startswith("."))
     if len(classes) < 2:
-        raise PawprintError(f"data.folder = {str(src)!r}: needs at least two class sub-folders, found {len(classes)}")
+        raise PawprintError(f"{key} = {str(src)!r}: needs at least two class sub-folders, found {len(classes)}")
     for cls in classes:
         dest = out / cls.name
         dest.mkdir(parents=True)
@@ -48,7 +49,11 @@ def prepare_folder(src: Path, out: Path) -> None:
                     shutil.copy2(file, dest / file.name)
 
 
-def prepare(cfg: DataConfig, out: Path) -> None:
+def prepare(cfg: DataConfig, out: Path, test_out: Path) -> None:
+    """The training images into `out`, the dataset's own test images (if any) into `test_out`."""
+    test_folder = Path(cfg.test_folder).expanduser() if cfg.test_folder else None
+    if test_folder and not test_folder.is_dir():  # before a download of minutes, not after
+        raise PawprintError(f"data.test_folder = {cfg.test_folder!r}: no such folder; give a folder of class folders")
     if cfg.source == "digits":
         prepare_digits(out)
     elif cfg.source == "folder":
@@ -56,4 +61,6 @@ def prepare(cfg: DataConfig, out: Path) -> None:
     elif cfg.source == "kaggle":
         kaggle.download(cfg.kaggle_slug, out)
     elif cfg.source == "cifar10":
-        cifar.download(out)
+        cifar.download(out, test_out)
+    if test_folder:
+        prepare_folder(test_folder, test_out, key="data.test_folder")

@@ -1,0 +1,31 @@
+"""The README is a user's guide whose numbers come from the committed run: its demo block is exactly the head
+of `reports/summary.md` (the comparison table and the verdict lines), so the two can never disagree."""
+
+import re
+
+from tests.helpers import ROOT
+
+README = (ROOT / "README.md").read_text()
+
+
+def summary_head() -> str:
+    """reports/summary.md from its first table to the per-class section."""
+    text = (ROOT / "reports" / "summary.md").read_text()
+    return text[text.index("| method |") : text.index("## Per class")].strip()
+
+
+def test_the_demo_table_is_the_committed_run():
+    block = re.search(r"<!-- demo:start[^>]*-->\n(.*?)\n<!-- demo:end -->", README, re.S)
+    assert block, "README.md lost its demo markers"
+    assert block[1].strip() == summary_head(), "README demo block differs from reports/summary.md: copy it over"
+
+
+def test_the_readme_opens_with_the_two_commands_and_stays_a_guide():
+    assert README.splitlines()[2:4] == [
+        "make repro    # creates .venv if missing, installs the pinned runtime, runs `dvc repro` on the embedded data",
+        "make test     # adds the test tools, runs the suite (real DVC and MLflow on tiny data in temporary folders)",
+    ]
+    assert len(README.splitlines()) <= 300
+    assert "../shared" not in README
+    for link in re.findall(r"\]\((docs/[^)]+)\)", README):
+        assert (ROOT / link).is_file(), link
