@@ -26,7 +26,7 @@ def run(params: Params) -> None:
     models = {name: results["models"][name] for name in results["order"]}  # the table's order
     classes = results["classes"]
     exported = json.loads((REPORTS_DIR / "export.json").read_text())["models"]
-    title = f"pawprint: {params.data.source}, unlabeled pool {params.unlabeled_size}"
+    title = f"pawprint: {params.study or params.data.source}, unlabeled pool {params.unlabeled_size}"
     with stage_run("report", {"unlabeled_size": params.unlabeled_size}) as mlrun:
         reports.accuracy_png(models, FIGURES / "accuracy.png")
         reports.per_class_png(models, classes, FIGURES / "per_class.png")
@@ -44,8 +44,9 @@ def run(params: Params) -> None:
             for name in models
         }
         verdicts = reports.against_baseline(models, predictions, classes)
+        published = reports.published_accuracy(params.study)
         with atomic_path(REPORTS_DIR / "summary.md") as tmp:
-            tmp.write_text(reports.summary_markdown(models, classes, exported, title, verdicts))
+            tmp.write_text(reports.summary_markdown(models, classes, exported, title, verdicts, published))
         test = cache.load(SPLITS_DIR, "test").images
         galleries = {name: page.mistakes(predictions[name], test, MISTAKES_SHOWN) for name in models}
         figures = [
@@ -58,7 +59,7 @@ def run(params: Params) -> None:
             ("Training curves", FIGURES / "curves.png"),
         ]
         figures += [(f"Confusion matrix: {name}", FIGURES / "confusion" / f"{name}.png") for name in models]
-        tables = [("Test results", reports.comparison(models)),
+        tables = [("Test results", reports.comparison(models, published)),
                   ("Against the baseline", verdicts),
                   ("Per class (precision / recall / F1 / accuracy, %)", reports.per_class(models, classes)),
                   ("Deployed size and CPU speed", reports.deployment(exported, models))]  # fmt: skip

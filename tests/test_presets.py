@@ -45,9 +45,27 @@ def test_the_seeds_settings_are_in_their_presets():
     assert (four.data.labeled_size, four.unlabeled_size) == (4000, 45000)
 
 
+def test_the_report_sets_the_published_numbers_beside_ours(monkeypatch):
+    from pawprint import reports
+
+    monkeypatch.chdir(ROOT)
+    published = reports.published_accuracy("cats-vs-dogs")
+    assert published["resnet50"] == 0.98 and published["kd"] == {10000: 0.92, 6000: 0.84, 3000: 0.75}
+    assert reports.published_accuracy("") == {}
+    run = {"kind": "student", "method": "KD", "unlabeled_size": 6000, "collapsed": None,
+           "training": {"best_epoch": 3, "epochs": 5, "wall_time_s": 10.0},
+           "test": {"accuracy": 0.9, "macro_precision": 0.9, "macro_recall": 0.9, "macro_f1": 0.9}}  # fmt: skip
+    header, rows = reports.comparison({"kd": run, "hybrid": run}, published)
+    assert header[3:5] == ["accuracy %", "published %"]
+    assert rows[0][3:5] == ["90.0", "84.0"] and rows[1][3:5] == ["90.0", "-"]
+    assert "published %" not in reports.comparison({"kd": run})[0]  # a run of no study: no column
+
+
 def test_set_replaces_a_grid_and_a_bad_key_or_value_stops_before_running():
     cats = presets.load("cats-vs-dogs")
-    assert cats.points(presets.parse_sets(["unlabeled_size=50"])) == [{**cats.overrides, "unlabeled_size": 50}]
+    assert cats.points(presets.parse_sets(["unlabeled_size=50"])) == [
+        {"study": "cats-vs-dogs", **cats.overrides, "unlabeled_size": 50}
+    ]
     with pytest.raises(PawprintError, match="data.folderr is not a key of params.yaml"):
         presets.resolve(BASE, {"data.folderr": "x"})
     with pytest.raises(PawprintError, match="distill.alpha = 2.0: must be between 0 and 1"):

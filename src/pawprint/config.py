@@ -190,6 +190,7 @@ class StudentConfig:
 @dataclass(frozen=True)
 class Params:
     seed: int = non_negative(0)
+    study: str = ""  # the preset this run belongs to (studies/<study>.yaml), for its published numbers
     unlabeled_size: int = non_negative(800)
     data: DataConfig = field(default_factory=DataConfig)
     train: TrainConfig = field(default_factory=TrainConfig)

@@ -26,6 +26,7 @@ PRETRAINED_DIR = MODELS_DIR / "pretrained"  # SimCLR backbones, inputs to fine-t
 METRICS_DIR = Path("metrics")
 PLOTS_DIR = Path("plots")
 REPORTS_DIR = Path("reports")
+STUDIES_DIR = Path("studies")  # the presets of `pawprint study`, with the published numbers of each
 
 
 def metrics_path(model: Path) -> Path:

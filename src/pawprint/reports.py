@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from pawprint.paths import atomic_path
+from pawprint.paths import STUDIES_DIR, atomic_path
 
 
 def _pyplot():
@@ -123,8 +123,19 @@ def table(header: list[str], rows: list[list]) -> list[str]:
 Table = tuple[list[str], list[list]]  # header, rows: what the Markdown summary and the HTML page both render
 
 
-def comparison(models: dict[str, dict]) -> Table:
-    """`models`: name -> {kind, method, unlabeled_size, training, test}, as `evaluate` writes them."""
+def published_accuracy(study: str) -> dict[str, float | dict[int, float]]:
+    """The study's own test accuracies (`published:` in studies/<study>.yaml): model -> accuracy, or
+    model -> {unlabeled pool size: accuracy}; empty for a run of no study."""
+    import yaml
+
+    if not study:
+        return {}
+    return yaml.safe_load((STUDIES_DIR / f"{study}.yaml").read_text()).get("published", {})
+
+
+def comparison(models: dict[str, dict], published: dict | None = None) -> Table:
+    """`models`: name -> {kind, method, unlabeled_size, training, test}, as `evaluate` writes them;
+    `published`: the study's numbers (`published_accuracy`), set beside ours row by row."""
     header = ["method", "model", "unlabeled", "accuracy %", "macro precision %", "macro recall %", "macro F1 %"]
     rows = []
     for name, r in models.items():
@@ -132,7 +143,12 @@ def comparison(models: dict[str, dict]) -> Table:
         pool = r["unlabeled_size"] if r["unlabeled_size"] is not None else "-"
         metrics = [_pct(m[k]) for k in ("accuracy", "macro_precision", "macro_recall", "macro_f1")]
         note = f"collapsed: {r['collapsed']}" if r.get("collapsed") else ""
-        rows.append([r["method"], name, pool, *metrics, t["best_epoch"], t["epochs"], f"{t['wall_time_s']:.0f}", note])
+        seed = (published or {}).get(name)
+        seed = seed.get(r["unlabeled_size"]) if isinstance(seed, dict) else seed
+        theirs = [_pct(seed)] if published else []
+        rows.append([r["method"], name, pool, *metrics[:1], *theirs, *metrics[1:], t["best_epoch"], t["epochs"],
+                     f"{t['wall_time_s']:.0f}", note])  # fmt: skip
+    header = [*header[:4], *(["published %"] if published else []), *header[4:]]
     return [*header, "epochs to best", "epochs run", "wall time s", "note"], rows
 
 
@@ -171,9 +187,14 @@ def deployment(exported: dict[str, dict], models: dict[str, dict]) -> Table:
 
 
 def summary_markdown(
-    models: dict[str, dict], classes: list[str], exported: dict[str, dict], title: str, verdicts: Table
+    models: dict[str, dict],
+    classes: list[str],
+    exported: dict[str, dict],
+    title: str,
+    verdicts: Table,
+    published: dict | None = None,
 ) -> str:
-    lines = [f"# {title}", "", *table(*comparison(models)), "", *table(*verdicts)]
+    lines = [f"# {title}", "", *table(*comparison(models, published)), "", *table(*verdicts)]
     lines += ["", "## Per class (precision / recall / F1 / accuracy, %)", "", *table(*per_class(models, classes))]
     lines += ["", "## Deployed size and CPU speed (best student and teacher by val accuracy)", ""]
     lines += table(*deployment(exported, models))

@@ -22,12 +22,12 @@ import yaml
 
 from pawprint import config
 from pawprint.errors import PawprintError
-from pawprint.paths import repo_root
+from pawprint.paths import STUDIES_DIR, repo_root
 from pawprint.tools.seeds import run_seed
 
 
 def studies_dir() -> Path:
-    return repo_root() / "studies"
+    return repo_root() / STUDIES_DIR
 
 
 @dataclass(frozen=True)
@@ -43,7 +43,7 @@ class Preset:
         """The overrides of each experiment: the preset's, one grid point, then `extra` (the user's --set)."""
         keys = [k for k in self.grid if k not in extra]
         return [
-            {**self.overrides, **dict(zip(keys, values)), **extra}
+            {"study": self.name, **self.overrides, **dict(zip(keys, values)), **extra}
             for values in itertools.product(*(self.grid[k] for k in keys))
         ]
 
@@ -57,7 +57,7 @@ def load(name: str) -> Preset:
     if not path.is_file():
         raise PawprintError(f"no study {name!r}; known: {', '.join(available()) or 'none'} (studies/*.yaml)")
     raw = yaml.safe_load(path.read_text()) or {}
-    unknown = set(raw) - {"description", "set", "grid", "needs", "offline"}
+    unknown = set(raw) - {"description", "set", "grid", "needs", "offline", "published"}
     if unknown or not isinstance(raw.get("set", {}), dict):
         raise PawprintError(f"{path}: unknown keys {sorted(unknown)}; a preset has description, set, grid, needs")
     return Preset(name, raw.get("description", ""), raw.get("set", {}), raw.get("grid", {}),
