@@ -37,6 +37,9 @@ def run(params: Params) -> None:
         trained += [Path(r["file"]) for r in models.values()]
         curves = {f"{p.parent.name}/{p.stem}": metrics.read_curves(plots_path(p)) for p in trained}
         reports.curves_png(curves, FIGURES / "curves.png")
+        pretraining = {name: c for name, c in curves.items() if "val/knn_accuracy" in c}
+        if pretraining:
+            reports.knn_png(pretraining, FIGURES / "knn.png")
         cells = study.from_mlflow(params.data.source)
         study.accuracy_vs_unlabeled_png(cells, FIGURES / "accuracy_vs_unlabeled.png")
         predictions = {
@@ -58,6 +61,8 @@ def run(params: Params) -> None:
             ("Per-class accuracy", FIGURES / "per_class.png"),
             ("Training curves", FIGURES / "curves.png"),
         ]
+        if pretraining:
+            figures.append(("SimCLR pretraining: kNN accuracy of the backbone on val", FIGURES / "knn.png"))
         figures += [(f"Confusion matrix: {name}", FIGURES / "confusion" / f"{name}.png") for name in models]
         tables = [("Test results", reports.comparison(models, published)),
                   ("Against the baseline", verdicts),

@@ -99,6 +99,19 @@ def curves_png(curves: dict[str, dict[str, list[tuple[int, float]]]], path: Path
     _save(fig, path)
 
 
+def knn_png(curves: dict[str, dict[str, list[tuple[int, float]]]], path: Path) -> None:
+    """SimCLR pretraining: the backbone's kNN accuracy on val per epoch, beside chance, one line per network."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(6, 3.5))
+    for name, series in curves.items():
+        ax.plot(*zip(*[(e, 100 * v) for e, v in series["val/knn_accuracy"]]), marker="o", label=name)
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("kNN accuracy on val %")
+    ax.set_ylim(0, 100)
+    ax.legend(fontsize=7)
+    _save(fig, path)
+
+
 def _pct(value: float | None) -> str:
     return "-" if value is None else f"{100 * value:.1f}"
 

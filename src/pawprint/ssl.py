@@ -1,19 +1,40 @@
 """SimCLR pretraining (Chen et al., 2020) with lightly's projection head and NT-Xent loss.
 
 Validation uses the same contrastive loss on two views of the val images (labels unused), so early
-stopping and best-epoch selection work as in every other stage.
+stopping and best-epoch selection work as in every other stage. The loss alone does not say whether the
+backbone learned anything a classifier can use, so each epoch also logs `val/knn_accuracy`: the val images
+classified by their nearest labeled images in the backbone's feature space (lightly's `knn_predict`, the
+usual monitor of self-supervised training). It is only watched, never used to pick an epoch.
 """
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
+import numpy as np
 import torch
+import torch.nn.functional as F
 from lightly.loss import NTXentLoss
 from lightly.models.modules import SimCLRProjectionHead
+from lightly.utils.benchmarking import knn_predict
 
-from pawprint.augment import SimCLRAugment
+from pawprint.augment import SimCLRAugment, model_input
 from pawprint.config import SimCLRConfig
+from pawprint.data.loaders import as_tensor
 from pawprint.models import Classifier
 from pawprint.training import MONITOR, Module
+
+KNN_K = 20
+
+
+class KnnProbe(NamedTuple):
+    """Labeled images as the kNN memory bank, and the val images it classifies."""
+
+    bank_images: np.ndarray
+    bank_labels: np.ndarray
+    images: np.ndarray
+    labels: np.ndarray
+    num_classes: int
 
 
 def augment_from(cfg: SimCLRConfig, image_size: int) -> SimCLRAugment:
@@ -31,8 +52,9 @@ def augment_from(cfg: SimCLRConfig, image_size: int) -> SimCLRAugment:
 class SimCLR(Module):
     has_accuracy = False  # no labels: epochs are always selected on the contrastive val loss
 
-    def __init__(self, model: Classifier, cfg: SimCLRConfig, image_size: int):
+    def __init__(self, model: Classifier, cfg: SimCLRConfig, image_size: int, knn: KnnProbe | None = None):
         super().__init__(model, augment_from(cfg, image_size), image_size, cfg)
+        self.knn = knn
         # The classifier head gets no gradient here (fine-tuning fits it); marked so, DDP does not wait for one.
         model.head.requires_grad_(False)
         dim = model.feature_dim
@@ -59,3 +81,20 @@ class SimCLR(Module):
 
     def validation_step(self, batch, batch_idx: int) -> None:
         self.log(MONITOR, self._loss(batch), on_epoch=True, prog_bar=True, batch_size=len(batch[0]), sync_dist=True)
+
+    def _features(self, images: np.ndarray) -> torch.Tensor:
+        batches = (as_tensor(images[i : i + 256]).to(self.device) for i in range(0, len(images), 256))
+        return F.normalize(torch.cat([self.model.backbone(model_input(b, self.image_size)).float() for b in batches]))
+
+    @torch.no_grad()
+    def knn_accuracy(self) -> float:
+        """Share of the probe's images whose nearest labeled images (cosine, k = 20) vote for their class."""
+        k = self.knn
+        bank = self._features(k.bank_images)
+        labels = torch.as_tensor(k.bank_labels, device=bank.device)
+        pred = knn_predict(self._features(k.images), bank.T, labels, k.num_classes, min(KNN_K, len(bank)), 0.1)
+        return float((pred[:, 0].cpu() == torch.as_tensor(k.labels)).float().mean())
+
+    def on_validation_epoch_end(self) -> None:
+        if self.knn is not None:  # every process holds the whole probe: the same value everywhere
+            self.log("val/knn_accuracy", self.knn_accuracy())
