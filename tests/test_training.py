@@ -1,5 +1,6 @@
 import numpy as np
 import pytest
+import torch
 
 from pawprint.training import resume_key
 
@@ -132,3 +133,54 @@ def test_the_stage_logger_gets_every_epoch_with_the_epoch_as_step(isolated_env):
     assert client.get_run(run.run_id).info.status == "FINISHED"
     assert (result.device, result.precision) == ("cpu", "32-true")  # a CPU run at 16 px: fp32 everywhere
     assert result.wall_time_s == round(sum(r["time/epoch_s"] for r in result.history), 1) > 0
+
+
+class Scripted(torch.nn.Module):
+    """Val logits chosen per epoch, for images whose class is their brightness (0: black, 1: white).
+
+    Epochs in `collapsed`: every image called class 0 at p = 0.6, a loss of 0.71, the lowest of the run.
+    Other epochs: 7 of 10 images right at p = 0.55, the rest wrong: a loss of 0.90, but a model that learned.
+    """
+
+    def __init__(self, collapsed: set[int]):
+        super().__init__()
+        self.bias = torch.nn.Parameter(torch.zeros(2))
+        self.collapsed, self.epoch = collapsed, 0
+
+    def forward(self, x):
+        if self.training:
+            return torch.zeros(len(x), 2) + self.bias
+        y = (x.mean((1, 2, 3)) > 0).long()
+        if self.epoch in self.collapsed:
+            p = torch.tensor([0.6, 0.4]).expand(len(x), 2)
+        else:
+            right = torch.arange(len(x)) % 10 < 7
+            p_true = torch.where(right, 0.55, 0.2)
+            p = torch.stack([torch.where(y == 0, p_true, 1 - p_true), torch.where(y == 1, p_true, 1 - p_true)], 1)
+        return p.log() + 0 * self.bias
+
+
+@pytest.mark.parametrize("collapsed, kept", [({1, 3}, 2), ({1, 2, 3}, 1)])
+def test_the_kept_epoch_is_never_a_one_class_predictor_when_another_learned(isolated_env, collapsed, kept):
+    import pytorch_lightning as pl
+
+    from pawprint.augment import SupervisedAugment
+    from pawprint.config import OptimConfig, TrainConfig
+    from pawprint.data.loaders import ArrayDataset, loader
+    from pawprint.training import Module, fit
+
+    class Epoch(pl.Callback):
+        def on_validation_epoch_start(self, trainer, pl_module):
+            pl_module.model.epoch = trainer.current_epoch + 1
+
+    labels = np.arange(40) % 2
+    data = ArrayDataset(np.repeat(labels * 255, 3 * 20 * 20).reshape(40, 3, 20, 20).astype(np.uint8), labels)
+    module = Module(Scripted(collapsed), SupervisedAugment(16), 16, OptimConfig(epochs=3))
+    result = fit(
+        module, loader(data, 10, train=True), loader(data, 10, train=False), stage="train_baseline", max_epochs=3,
+        train=TrainConfig(min_epochs=3, patience=5, resume=False), plots_csv=isolated_env / "plots.csv", key="k",
+        callbacks=(Epoch(),),
+    )  # fmt: skip
+    losses = [row["val/loss"] for row in result.history]
+    assert losses[0] == pytest.approx(0.714, abs=1e-3) and min(losses) == losses[0]  # val/loss alone: epoch 1
+    assert result.best_epoch == kept

@@ -47,9 +47,12 @@ from pawprint import device
 from pawprint.augment import model_input
 from pawprint.config import OptimConfig, TrainConfig
 from pawprint.paths import atomic_path, digest, resume_dir
+from pawprint.verdict import ONE_CLASS_SHARE
 
 MONITOR = "val/loss"
 MODES = {"val/loss": "min", "val/accuracy": "max"}
+SELECT = "select/score"  # what the kept epoch is chosen by: `train.monitor`, every collapsed epoch ranked last
+COLLAPSED = 1e6  # added to a collapsed epoch's score: above any loss a learning epoch has
 
 
 class Module(pl.LightningModule):
@@ -63,6 +66,8 @@ class Module(pl.LightningModule):
         self.augment = augment
         self.image_size = image_size
         self.optim = optim
+        self.monitor = MONITOR  # what `fit` keeps the best epoch by (train.monitor)
+        self._val_stats: torch.Tensor | None = None
 
     def _prepare(self, images: torch.Tensor, train: bool) -> torch.Tensor:
         if train:
@@ -106,6 +111,24 @@ class Module(pl.LightningModule):
         loss, acc = F.cross_entropy(logits, y), (logits.argmax(1) == y).float().mean()
         self.log(MONITOR, loss, on_epoch=True, prog_bar=True, batch_size=len(y), sync_dist=True)
         self.log("val/accuracy", acc, on_epoch=True, batch_size=len(y), sync_dist=True)
+        n = float(len(y))
+        counts = torch.bincount(logits.argmax(1), minlength=logits.shape[1]).float()
+        stats = torch.cat([torch.stack([loss.detach() * n, acc * n, loss.new_tensor(n)]), counts])
+        self._val_stats = stats if self._val_stats is None else self._val_stats + stats
+
+    def on_validation_epoch_start(self) -> None:
+        self._val_stats = None
+
+    def on_validation_epoch_end(self) -> None:
+        """The epoch's selection score: its `train.monitor` value (lower is better), plus `COLLAPSED` when it
+        gives one class to more than `verdict.ONE_CLASS_SHARE` of val. A network from scratch often reaches its
+        lowest early val loss by predicting the majority class; such an epoch is kept only if every epoch is."""
+        if self._val_stats is None:
+            return
+        stats = self.trainer.strategy.reduce(self._val_stats, reduce_op="sum")  # every process's shard of val
+        loss, accuracy, n, counts = stats[0] / stats[2], stats[1] / stats[2], stats[2], stats[3:]
+        score = loss if self.monitor == MONITOR else -accuracy
+        self.log(SELECT, score + COLLAPSED * float(counts.max() > ONE_CLASS_SHARE * n))
 
     def configure_optimizers(self):
         params = [p for p in self.parameters() if p.requires_grad]
@@ -321,10 +344,13 @@ def fit(
     with checkpoint_dir(resume_dir() / stage, key, resume=train.resume, rank=rank) as ckpt_dir:
         monitor = train.monitor if module.has_accuracy else MONITOR
         mode = MODES[monitor]
+        module.monitor = monitor
+        select, select_mode = (SELECT, "min") if module.has_accuracy else (monitor, mode)
         # Saved at the end of the training epoch, after EpochLog has put that epoch's row in its state.
         best = ModelCheckpoint(
-            dirpath=ckpt_dir, filename="best", monitor=monitor, mode=mode, save_last=True, save_on_train_epoch_end=True
-        )
+            dirpath=ckpt_dir, filename="best", monitor=select, mode=select_mode, save_last=True,
+            save_on_train_epoch_end=True,
+        )  # fmt: skip
         log = EpochLog(plots_csv, stage)
         trainer = pl.Trainer(
             max_epochs=max_epochs,
@@ -358,8 +384,8 @@ def fit(
         module.load_state_dict(state)
         log.write_csv()
     # The epoch ModelCheckpoint kept: ties go to the earliest, as there.
-    sign = 1 if mode == "min" else -1
-    best_row = min(log.rows, key=lambda r: sign * r.get(monitor, sign * float("inf")))
+    sign = 1 if select_mode == "min" else -1
+    best_row = min(log.rows, key=lambda r: sign * r.get(select, sign * float("inf")))
     return FitResult(
         best_epoch=int(best_row["epoch"]),
         epochs_run=len(log.rows),
