@@ -15,13 +15,13 @@ def summary_head() -> str:
 
 
 def test_the_demo_table_is_the_committed_run():
-    block = re.search(r"<!-- demo:start[^>]*-->\n(.*?)\n<!-- demo:end -->", README, re.S)
+    block = re.search(r"<!-- demo:start[^>]*-->\n(.*?)<!-- demo:end -->", README, re.S)
     assert block, "README.md lost its demo markers"
     assert block[1].strip() == summary_head(), "README demo block differs from reports/summary.md: copy it over"
 
 
 def test_the_readme_opens_with_the_two_commands_and_stays_a_guide():
-    assert README.splitlines()[2:4] == [
+    assert README.splitlines()[3:5] == [
         "make repro    # creates .venv if missing, installs the pinned runtime, runs `dvc repro` on the embedded data",
         "make test     # adds the test tools, runs the suite (real DVC and MLflow on tiny data in temporary folders)",
     ]
