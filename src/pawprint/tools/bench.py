@@ -16,6 +16,7 @@ caching K views (distillation), and the time of a `dvc repro` with nothing to do
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import multiprocessing as mp
 import resource
@@ -59,7 +60,9 @@ class _Timer:
         self.start = self.end = 0.0
 
 
-def _project(stage: str, size: int, data, classes, batch: int, steps: int, warmup: int) -> tuple[float, float]:
+def _project(
+    stage: str, size: int, data, classes, batch: int, steps: int, warmup: int, student: str
+) -> tuple[float, float]:
     """(a): images/s of the stage's own training step; for the cached distillation also the caching cost."""
     import numpy as np
     import pytorch_lightning as pl
@@ -76,7 +79,7 @@ def _project(stage: str, size: int, data, classes, batch: int, steps: int, warmu
     dataset = ArrayDataset(images, labels)
     n = len(classes)
     if stage == "evaluate":
-        model = models.build("mobilenet_v2", n, size)
+        model = models.build(student, n, size)
         inference.logits(model, images[: batch * 2], size, batch)
         start = time.perf_counter()
         inference.logits(model, images, size, batch)
@@ -85,22 +88,22 @@ def _project(stage: str, size: int, data, classes, batch: int, steps: int, warmu
     augment = SupervisedAugment(size, 0.5, True)
     cache_rate = 0.0
     if stage == "pretrain_simclr":
-        module = SimCLR(models.build("mobilenet_v2", n, size), config.SimCLRConfig(), size)
+        module = SimCLR(models.build(student, n, size), config.SimCLRConfig(), size)
     elif stage == "train_teacher":
         module = Module(models.build("resnet50", n, size), augment, size, optim)
     elif stage == "train_baseline":
-        module = Module(models.build("mobilenet_v2", n, size), augment, size, optim)
+        module = Module(models.build(student, n, size), augment, size, optim)
     else:
         teachers = Teachers([(models.build("resnet50", n, size), size, 1.0)])
         cfg = config.DistillConfig()
-        student = models.build("mobilenet_v2", n, size)
+        net = models.build(student, n, size)
         if stage == "distill_cached":
             start = time.perf_counter()
             dataset = cache_views(teachers, dataset, augment, size, k=1)
             cache_rate = len(images) / (time.perf_counter() - start)
-            module = Distill(student, augment, size, cfg)
+            module = Distill(net, augment, size, cfg)
         else:
-            module = Distill(student, augment, size, cfg, teacher=teachers)
+            module = Distill(net, augment, size, cfg, teacher=teachers)
     timer = _Timer(warmup)
     trainer = pl.Trainer(
         max_steps=warmup + steps,
@@ -119,7 +122,7 @@ def _project(stage: str, size: int, data, classes, batch: int, steps: int, warmu
     return batch * steps / (timer.end - timer.start), cache_rate
 
 
-def _plain(stage: str, size: int, data, classes, batch: int, steps: int, warmup: int) -> float:
+def _plain(stage: str, size: int, data, classes, batch: int, steps: int, warmup: int, student: str) -> float:
     """(b): the reference a PyTorch user would write first."""
     import torch
     import torch.nn.functional as F
@@ -143,7 +146,7 @@ def _plain(stage: str, size: int, data, classes, batch: int, steps: int, warmup:
     shuffle = stage != "evaluate"
     dl = torch.utils.data.DataLoader(folder, batch_size=batch, shuffle=shuffle, drop_last=shuffle)
     n = len(classes)
-    arch = "resnet50" if stage == "train_teacher" else "mobilenet_v2"
+    arch = "resnet50" if stage == "train_teacher" else student
     model = models.build(arch, n, size)
     teacher = models.build("resnet50", n, size).eval() if stage.startswith("distill") else None
     head = None
@@ -180,7 +183,7 @@ def _plain(stage: str, size: int, data, classes, batch: int, steps: int, warmup:
                 return batch * steps / (time.perf_counter() - start)
 
 
-def _ceiling(stage: str, size: int, classes, batch: int, steps: int, warmup: int) -> float:
+def _ceiling(stage: str, size: int, classes, batch: int, steps: int, warmup: int, student: str) -> float:
     """(c): the model alone on tensors already in memory, with (a)'s precision and layout."""
     import torch
     import torch.nn.functional as F
@@ -189,7 +192,7 @@ def _ceiling(stage: str, size: int, classes, batch: int, steps: int, warmup: int
     from pawprint.losses import kd_loss
 
     n = len(classes)
-    arch = "resnet50" if stage == "train_teacher" else "mobilenet_v2"
+    arch = "resnet50" if stage == "train_teacher" else student
     model = models.build(arch, n, size).to(memory_format=torch.channels_last)
     train_mixed = device.precision("auto", size, trains=model)
     predict_mixed = device.precision("auto", size)
@@ -220,7 +223,9 @@ def _ceiling(stage: str, size: int, classes, batch: int, steps: int, warmup: int
     return batch * steps / (time.perf_counter() - start)
 
 
-def _child(stage: str, size: int, root: str, count: int, batch: int, steps: int, repeats: int, queue) -> None:
+def _child(
+    stage: str, size: int, student: str, root: str, count: int, batch: int, steps: int, repeats: int, queue
+) -> None:
     import torch
 
     torch.manual_seed(0)
@@ -228,16 +233,17 @@ def _child(stage: str, size: int, root: str, count: int, batch: int, steps: int,
     warmup = 2
     project, plain, ceiling, cache = [], [], [], []
     for _ in range(repeats):  # alternated, so drifts in machine load hit all three alike
-        rate, cache_rate = _project(stage, size, data, classes, batch, steps, warmup)
+        rate, cache_rate = _project(stage, size, data, classes, batch, steps, warmup, student)
         project.append(rate)
         cache.append(cache_rate)
-        plain.append(_plain(stage, size, data, classes, batch, steps, warmup))
-        ceiling.append(_ceiling(stage, size, classes, batch, steps, warmup))
+        plain.append(_plain(stage, size, data, classes, batch, steps, warmup, student))
+        ceiling.append(_ceiling(stage, size, classes, batch, steps, warmup, student))
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     queue.put(
         {
             "stage": stage,
             "size": size,
+            "student": student,
             "project": statistics.median(project),
             "plain": statistics.median(plain),
             "ceiling": statistics.median(ceiling),
@@ -264,12 +270,14 @@ def noop_repro_seconds(repeats: int = 3) -> float | None:
 
 def table(rows: list[dict], noop: float | None) -> str:
     lines = [
-        "| stage | px | (a) project img/s | (b) plain PyTorch img/s | (c) model only img/s | a/b | a/c | peak RSS MB |",
-        "|---|---|---|---|---|---|---|---|",
+        "| stage | px | student | (a) project img/s | (b) plain PyTorch img/s | (c) model only img/s | a/b | a/c "
+        "| peak RSS MB |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
         lines.append(
-            f"| {r['stage']} | {r['size']} | {r['project']:.0f} | {r['plain']:.0f} | {r['ceiling']:.0f} "
+            f"| {r['stage']} | {r['size']} | {r['student']} | {r['project']:.0f} | {r['plain']:.0f} "
+            f"| {r['ceiling']:.0f} "
             f"| {r['project'] / r['plain']:.2f}x | {100 * r['project'] / r['ceiling']:.0f}% | {r['peak_rss_mb']} |"
         )
     caches = [r for r in rows if r["teacher_cache_views_per_s"]]
@@ -284,6 +292,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--data", required=True, help="a folder of class folders (photos, e.g. PetImages)")
     parser.add_argument("--sizes", type=int, nargs="+", default=[64, 96])
     parser.add_argument("--stages", nargs="+", default=STAGES, choices=STAGES)
+    parser.add_argument("--students", nargs="+", default=["mobilenet_v2"], help="student architectures (models.py)")
     parser.add_argument("--images", type=int, default=640)
     parser.add_argument("--batch", type=int, default=64)
     parser.add_argument("--steps", type=int, default=6)
@@ -294,15 +303,14 @@ def main(argv: list[str] | None = None) -> None:
         raise SystemExit(f"error: {args.data}: no such folder; pass --data <folder of class folders>")
     ctx = mp.get_context("spawn")
     rows = []
-    for size in args.sizes:
-        for stage in args.stages:
-            queue = ctx.Queue()
-            job = (stage, size, args.data, args.images, args.batch, args.steps, args.repeats, queue)
-            proc = ctx.Process(target=_child, args=job)
-            proc.start()
-            rows.append(queue.get())
-            proc.join()
-            print(table(rows[-1:], None).splitlines()[2], flush=True)
+    for size, student, stage in itertools.product(args.sizes, args.students, args.stages):
+        queue = ctx.Queue()
+        job = (stage, size, student, args.data, args.images, args.batch, args.steps, args.repeats, queue)
+        proc = ctx.Process(target=_child, args=job)
+        proc.start()
+        rows.append(queue.get())
+        proc.join()
+        print(table(rows[-1:], None).splitlines()[2], flush=True)
     noop = noop_repro_seconds()
     text = table(rows, noop)
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
