@@ -52,6 +52,8 @@ def run(params: Params) -> None:
             mlrun.log_metrics(metrics.flat(f"test/{entry.name}", result) | {
                 f"train/{entry.name}/{k}": v for k, v in results[entry.name]["training"].items()
             })  # fmt: skip
+        for path in sorted((REPORTS_DIR / "predictions").glob("*.json")):  # for the verdict over seeds
+            mlrun.log_artifact(path, "predictions")
         write_json(METRICS_DIR / "evaluate.json", summary)
         report = {"classes": test.classes, "order": list(results), "models": results}
         write_json(REPORTS_DIR / "test_metrics.json", report)

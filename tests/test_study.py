@@ -43,3 +43,33 @@ def test_report_without_runs_is_one_line(isolated_env, capsys):
         main(["report", "--out", str(isolated_env / "study")])
     assert info.value.code == 2
     assert capsys.readouterr().err.strip().startswith("error: no finished evaluate runs")
+
+
+def test_the_verdict_over_seeds_pairs_each_model_with_the_baseline_on_the_same_images(isolated_env, capsys):
+    import json
+
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    truth = np.array(["cat", "dog"])[np.arange(300) % 2]
+
+    def guesses(accuracy: float) -> list[str]:
+        right = rng.random(len(truth)) < accuracy
+        return [t if ok else ("dog" if t == "cat" else "cat") for t, ok in zip(truth, right)]
+
+    folder = isolated_env / "predictions"
+    folder.mkdir()
+    for seed in (0, 1, 2):
+        models = {"baseline": guesses(0.6), "kd": guesses(0.85), "vgg16": ["cat"] * len(truth)}
+        with tracking.stage_run("evaluate", {"seed": seed, "unlabeled_size": 100, "data.source": "digits"}) as run:
+            accuracy = {m: float(np.mean(np.array(p) == truth)) for m, p in models.items()}
+            run.log_metrics({f"test/{m}/{k}": a for m, a in accuracy.items() for k in ("accuracy", "macro_f1")})
+            for model, predicted in models.items():
+                rows = [{"actual": a, "predicted": b} for a, b in zip(truth, predicted)]
+                (folder / f"{model}.json").write_text(json.dumps({"predictions": rows}))
+                run.log_artifact(folder / f"{model}.json", "predictions")
+    main(["report", "--out", str(isolated_env / "study")])
+    lines = [line for line in capsys.readouterr().out.splitlines() if line.startswith("- digits, pool 100")]
+    assert lines[0].startswith("- digits, pool 100: kd beats the baseline by ") and "in 3 of 3 seeds" in lines[0]
+    assert lines[1].startswith("- digits, pool 100: vgg16: not compared, it collapsed (vgg16 gives one class")
+    assert lines[0][2:] in (isolated_env / "study" / "summary.md").read_text()

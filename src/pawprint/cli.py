@@ -13,12 +13,15 @@ from pawprint.errors import PawprintError
 def _report(args: argparse.Namespace) -> None:
     from pawprint import study
 
-    cells = study.from_mlflow(args.source)
+    client, runs = study.evaluate_runs(args.source)
+    cells = study.collect(runs)
     if not cells:
         raise PawprintError("no finished evaluate runs in the MLflow store; run `dvc repro` or `dvc exp run` first")
-    for path in study.write(cells, Path(args.out)):
+    lines = study.verdicts(client, runs)
+    for path in study.write(cells, Path(args.out), lines):
         print(f"wrote {path}")
     print(study.markdown(cells))
+    print("Against the baseline, over seeds:\n" + "\n".join(f"- {line}" for line in lines))
 
 
 def _predict(args: argparse.Namespace) -> None:

@@ -1,6 +1,7 @@
 """The study across pipeline runs, from MLflow: every finished `evaluate` run (each `dvc exp run`, queued
 experiment or seed logs one) becomes rows of one table per method and unlabeled pool size, with mean and
-standard deviation over runs, and the plot of accuracy against the pool size.
+standard deviation over runs, the plot of accuracy against the pool size, and the verdict: each model against
+the baseline over the seeds of each pool size, on the same test images (`verdict.py`).
 
 Models that never see the pool (baseline, supervised teachers) are shared by every pool size of a seed, so
 they count once per seed and data set; the plot draws them as horizontal lines.
@@ -12,6 +13,9 @@ import statistics
 from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
+
+import numpy as np
 
 from pawprint import reports
 from pawprint.paths import atomic_path
@@ -97,26 +101,79 @@ def accuracy_vs_unlabeled_png(cells: list[Cell], path: Path) -> None:
     reports._save(fig, path)
 
 
-def write(cells: list[Cell], out: Path) -> list[Path]:
+def _predictions(client, run) -> dict[str, tuple[list[str], list[str]]] | None:
+    """model -> (actual, predicted) class names of one evaluate run, from its `predictions` artifacts."""
+    import json
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        try:
+            folder = Path(client.download_artifacts(run.info.run_id, "predictions", tmp))
+        except Exception:  # a run from before predictions were logged, or a store without its artifacts
+            return None
+        out = {}
+        for path in sorted(folder.glob("*.json")):
+            rows = json.loads(path.read_text())["predictions"]
+            out[path.stem] = ([r["actual"] for r in rows], [r["predicted"] for r in rows])
+        return out
+
+
+def verdicts(client, runs, baseline: str = "baseline") -> list[str]:
+    """One sentence per model and pool size: that model against the baseline over the seeds, each seed's
+    newest run, only runs on the same test images (the same data fingerprint) together."""
+    from pawprint import verdict
+
+    groups: dict[tuple, dict[str, Any]] = defaultdict(dict)
+    for run in sorted(runs, key=lambda r: r.info.start_time):
+        p = run.data.params
+        key = (p.get("data.source", "?"), int(p.get("unlabeled_size", 0)), run.data.tags.get("data_fingerprint"))
+        groups[key][p.get("seed", "?")] = run
+    lines = []
+    for (source, pool, _), by_seed in sorted(groups.items(), key=lambda kv: kv[0][:2]):
+        seeds = [pr for pr in (_predictions(client, r) for r in by_seed.values()) if pr and baseline in pr]
+        if not seeds:
+            continue
+        classes = sorted({c for pr in seeds for pair in pr.values() for names in pair for c in names})
+        index = {c: i for i, c in enumerate(classes)}
+        for model in [m for m in seeds[0] if m != baseline and all(m in pr for pr in seeds)]:
+            paired = [
+                verdict.Seed(*(np.array([index[c] for c in names]) for names in (actual, pr[model][1], base)))
+                for pr in seeds
+                for actual, base in [pr[baseline]]
+            ]
+            sentence = verdict.compare(model, paired, len(classes)).sentence()
+            lines.append(f"{source}, pool {pool}: {sentence}")
+    return lines
+
+
+def write(cells: list[Cell], out: Path, verdict_lines: list[str] = ()) -> list[Path]:
     if not cells:
         return []
     written = [out / "summary.md", out / "accuracy_vs_unlabeled.png"]
+    text = markdown(cells)
+    if verdict_lines:
+        text += "\n## Against the baseline, over seeds (McNemar's exact test, paired on the same test images)\n\n"
+        text += "".join(f"- {line}\n" for line in verdict_lines)
     with atomic_path(written[0]) as tmp:
-        tmp.write_text(markdown(cells))
+        tmp.write_text(text)
     accuracy_vs_unlabeled_png(cells, written[1])
     return written
 
 
-def from_mlflow(source: str | None = None) -> list[Cell]:
-    """Every finished evaluate run of the project's store (or `MLFLOW_TRACKING_URI`), one data set or all."""
+def evaluate_runs(source: str | None = None) -> tuple[Any, list]:
+    """The client and every finished evaluate run of the project's store (or `MLFLOW_TRACKING_URI`), one data
+    set or all; no client when nothing ran here yet (an empty store is not created just to be read)."""
     from pawprint import tracking
 
     uri = tracking.tracking_uri()
     if uri.startswith("sqlite:///") and not Path(uri.removeprefix("sqlite:///")).exists():
-        return []  # nothing ran here yet: do not create an empty store just to read it
+        return None, []
     client, experiment_id = tracking.ensure_experiment()
     query = "tags.stage = 'evaluate' and attributes.status = 'FINISHED'"
     if source:
         query += f" and params.`data.source` = '{source}'"
-    runs = client.search_runs([experiment_id], filter_string=query, max_results=50000)
-    return collect(runs)
+    return client, client.search_runs([experiment_id], filter_string=query, max_results=50000)
+
+
+def from_mlflow(source: str | None = None) -> list[Cell]:
+    return collect(evaluate_runs(source)[1])
