@@ -1,5 +1,6 @@
-"""The README is a user's guide whose numbers come from the committed run: its demo block is exactly the head
-of `reports/summary.md` (the comparison table and the verdict lines), so the two can never disagree."""
+"""The README is a user's guide whose numbers come from the committed runs: its demo block is exactly the head
+of `reports/summary.md` (the comparison table and the verdict lines) and its seeds block the table of
+`reports/seeds.md` (`make seeds`), so they can never disagree."""
 
 import re
 
@@ -18,6 +19,13 @@ def test_the_demo_table_is_the_committed_run():
     block = re.search(r"<!-- demo:start[^>]*-->\n(.*?)<!-- demo:end -->", README, re.S)
     assert block, "README.md lost its demo markers"
     assert block[1].strip() == summary_head(), "README demo block differs from reports/summary.md: copy it over"
+
+
+def test_the_seeds_table_is_the_committed_one():
+    block = re.search(r"<!-- seeds:start[^>]*-->\n(.*?)<!-- seeds:end -->", README, re.S)
+    assert block, "README.md lost its seeds markers"
+    table = [line for line in (ROOT / "reports" / "seeds.md").read_text().splitlines() if line.startswith("|")]
+    assert block[1].strip() == "\n".join(table), "README seeds block differs from reports/seeds.md: copy it over"
 
 
 def test_the_readme_opens_with_the_two_commands_and_stays_a_guide():
