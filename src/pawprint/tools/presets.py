@@ -57,9 +57,10 @@ def load(name: str) -> Preset:
     if not path.is_file():
         raise PawprintError(f"no study {name!r}; known: {', '.join(available()) or 'none'} (studies/*.yaml)")
     raw = yaml.safe_load(path.read_text()) or {}
-    unknown = set(raw) - {"description", "set", "grid", "needs", "offline", "published"}
+    allowed = ("description", "set", "grid", "needs", "offline", "published")
+    unknown = set(raw) - set(allowed)
     if unknown or not isinstance(raw.get("set", {}), dict):
-        raise PawprintError(f"{path}: unknown keys {sorted(unknown)}; a preset has description, set, grid, needs")
+        raise PawprintError(f"{path}: unknown keys {sorted(unknown)}; a preset has {', '.join(allowed)}")
     return Preset(name, raw.get("description", ""), raw.get("set", {}), raw.get("grid", {}),
                   raw.get("needs", ""), raw.get("offline", ""))  # fmt: skip
 
