@@ -62,3 +62,37 @@ def test_two_simclr_views_differ_and_blur_smooths():
     blurred = augment.gaussian_blur(img, (2.0, 2.0))
     assert blurred.diff(dim=-1).abs().mean() < img.diff(dim=-1).abs().mean() / 2
     assert math.isclose(blurred.mean().item(), img.mean().item(), rel_tol=0.05)
+
+
+def test_translate_shifts_whole_pixels_and_uncovers_black():
+    """With scale (1, 1) the view is the image moved by at most translate * side pixels each way, every pixel
+    copied exactly (no blur) and the uncovered border black: CIFAR's pad-and-crop."""
+    torch.manual_seed(0)
+    x = augment.to_float(batch(256, 32))
+    out = augment.resized_crop(x, 32, (1.0, 1.0), hflip_p=0.0, translate=0.125)
+    padded = torch.nn.functional.pad(x, (4, 4, 4, 4))
+    shifts = []
+    for img, view in zip(padded, out):
+        crops = {(dy, dx): img[:, dy : dy + 32, dx : dx + 32] for dy in range(9) for dx in range(9)}
+        hits = [shift for shift, crop in crops.items() if torch.allclose(crop, view)]
+        assert len(hits) == 1, "every view is one exact crop of the zero-padded image"
+        shifts.append(hits[0])
+    assert {dy for dy, _ in shifts} == set(range(9)) and {dx for _, dx in shifts} == set(range(9))
+
+
+def test_no_translate_leaves_the_view_unchanged():
+    x = augment.to_float(batch(16, 36))
+    torch.manual_seed(3)
+    a = augment.resized_crop(x, 32, (0.5, 1.0), hflip_p=0.5)
+    torch.manual_seed(3)
+    b = augment.SupervisedAugment(32, 0.5, True, translate=0.0).view(batch(16, 36))
+    assert torch.equal(a, b)
+
+
+def test_the_whole_image_at_its_own_size_is_only_flipped():
+    torch.manual_seed(0)
+    x = augment.to_float(batch(64, 32))
+    out = augment.resized_crop(x, 32, (1.0, 1.0), hflip_p=0.5)
+    kept = [torch.equal(o, i) for o, i in zip(out, x)]
+    flipped = [torch.equal(o, i.flip(-1)) for o, i in zip(out, x)]
+    assert all(k != f for k, f in zip(kept, flipped)) and 16 < sum(flipped) < 48

@@ -12,23 +12,23 @@ def bf16_cpu(monkeypatch):
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
 
 
-def test_auto_trains_depthwise_networks_in_fp32_and_the_rest_in_bf16_from_64_px(bf16_cpu):
-    student, teacher = models.build("mobilenet_v2", 2, 64), models.build("resnet50", 2, 64)
+def test_auto_trains_depthwise_networks_in_fp32_and_the_rest_in_bf16(bf16_cpu):
+    student, teacher = models.build("mobilenet_v2", 2, 32), models.build("resnet50", 2, 32)
     assert device.depthwise(student) and not device.depthwise(teacher)
-    assert not device.depthwise(models.build("small_cnn", 2, 64))
-    assert device.precision("auto", 64, trains=student) == "32-true"
-    assert device.precision("auto", 64, trains=teacher) == "bf16-mixed"
-    assert device.precision("auto", 32, trains=teacher) == "32-true"  # small inputs: overhead-bound
-    assert device.precision("auto", 64) == "bf16-mixed"  # inference, whatever the network
-    assert device.precision("32", 96, trains=teacher) == "32-true"
-    assert device.precision("bf16", 32, trains=student) == "bf16-mixed"  # asked for explicitly
+    assert not device.depthwise(models.build("small_cnn", 2, 32))
+    assert device.precision("auto", trains=student) == "32-true"
+    assert device.precision("auto", trains=teacher) == "bf16-mixed"
+    assert device.precision("auto", trains=models.build("small_cnn", 2, 32)) == "bf16-mixed"
+    assert device.precision("auto") == "bf16-mixed"  # inference, whatever the network
+    assert device.precision("32", trains=teacher) == "32-true"
+    assert device.precision("bf16", trains=student) == "bf16-mixed"  # asked for explicitly
 
 
 def test_auto_is_fp32_on_a_cpu_without_bf16(monkeypatch):
     monkeypatch.setattr(device, "cpu_has_bf16", lambda: False)
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
-    assert device.precision("auto", 96, trains=models.build("resnet50", 2, 96)) == "32-true"
-    assert device.precision("auto", 96) == "32-true"
+    assert device.precision("auto", trains=models.build("resnet50", 2, 96)) == "32-true"
+    assert device.precision("auto") == "32-true"
 
 
 def test_teachers_predict_in_bf16_while_the_student_trains_in_fp32(bf16_cpu):

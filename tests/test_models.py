@@ -97,3 +97,31 @@ def test_unfreeze_trains_only_the_head_and_the_last_blocks(arch, blocks):
     assert model.head.training
     model.freeze(-1)
     assert trainable() == {id(p) for p in model.parameters()}
+
+
+def test_small_cnn_is_the_studys_network_in_its_textbook_layer_order():
+    """Pooling before the ReLU is a speed-up, not another network: the same weights in the Keras order
+    (conv, ReLU, pool, dropout) give the same outputs."""
+    torch.manual_seed(0)
+    model = models.build("small_cnn", 10, 32).eval()
+    conv1, conv2, dense = (m for m in model.backbone if isinstance(m, (torch.nn.Conv2d, torch.nn.Linear)))
+    reference = torch.nn.Sequential(
+        conv1, torch.nn.ReLU(), torch.nn.MaxPool2d(2), conv2, torch.nn.ReLU(), torch.nn.MaxPool2d(2),
+        torch.nn.Flatten(), dense, torch.nn.ReLU(), model.head[-1],
+    )  # fmt: skip
+    x = torch.randn(8, 3, 32, 32)
+    torch.testing.assert_close(model(x), reference(x))
+
+
+@pytest.mark.parametrize("p", [0.25, 0.5])
+def test_dropout_drops_at_its_rate_and_keeps_the_mean(p):
+    torch.manual_seed(0)
+    layer = models.Dropout(p).train()
+    x = torch.ones(200, 100, 50)
+    y = layer(x)
+    assert abs(float((y == 0).float().mean()) - p) < 0.003
+    assert abs(float(y.mean()) - 1.0) < 0.01
+    torch.testing.assert_close(torch.unique(y), torch.tensor([0.0, 1 / (1 - p)]))
+    assert torch.equal(layer.eval()(x), x)
+    masks = [models.Dropout(p).train()(torch.ones(4096)) == 0 for _ in range(2)]
+    assert not torch.equal(*masks)  # a fresh mask per call

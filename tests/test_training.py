@@ -90,7 +90,7 @@ def test_training_keeps_a_partial_batch_when_a_process_shard_is_smaller_than_one
     assert not loader(data, 64, train=False).drop_last
 
 
-def _tiny_fit(tmp_path, **kwargs):
+def _tiny_fit(tmp_path, schedule="cosine", **kwargs):
     import torch
 
     from pawprint import models
@@ -105,7 +105,8 @@ def _tiny_fit(tmp_path, **kwargs):
     module = Module(models.build("small_cnn", 2, 16), SupervisedAugment(16), 16, OptimConfig(epochs=3, lr=0.01))
     result = fit(
         module, loader(data, 8, train=True), loader(data, 8, train=False), stage="train_baseline", max_epochs=3,
-        train=TrainConfig(min_epochs=3, resume=False), plots_csv=tmp_path / "plots.csv", key="k", **kwargs,
+        train=TrainConfig(min_epochs=3, resume=False, schedule=schedule), plots_csv=tmp_path / "plots.csv", key="k",
+        **kwargs,
     )  # fmt: skip
     return result
 
@@ -115,6 +116,31 @@ def test_the_loop_trains_with_no_logger_at_all(isolated_env):
     assert result.epochs_run == 3 and [r["epoch"] for r in result.history] == [1, 2, 3]
     assert (isolated_env / "plots.csv").read_text().startswith("epoch,")
     assert not (isolated_env / "mlruns").exists()  # nothing reached MLflow
+
+
+@pytest.mark.parametrize("schedule", ["cosine", "onecycle"])
+def test_the_schedule_sets_the_learning_rate_per_epoch_or_per_step(isolated_env, schedule):
+    """cosine: one rate per epoch, starting at `lr`; onecycle: a new rate every step, warming up to `lr` and
+    annealed far below it by the last step."""
+    import pytorch_lightning as pl
+
+    rates = []
+
+    class Rates(pl.Callback):
+        def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
+            rates.append(trainer.optimizers[0].param_groups[0]["lr"])
+
+    result = _tiny_fit(isolated_env, schedule, callbacks=(Rates(),))
+    steps = len(rates) // result.epochs_run
+    per_epoch = [rates[i * steps : (i + 1) * steps] for i in range(result.epochs_run)]
+    if schedule == "cosine":
+        assert all(len(set(epoch)) == 1 for epoch in per_epoch) and rates[0] == pytest.approx(0.01)
+        assert rates[0] > rates[-1]
+    else:
+        assert len(set(rates)) == len(rates)  # stepped every batch
+        peak = rates.index(max(rates))
+        assert 0 < peak < len(rates) - 1 and max(rates) == pytest.approx(0.01, rel=0.05)
+        assert rates[0] < 0.01 / 10 and rates[-1] < 0.01 / 20
 
 
 def test_the_stage_logger_gets_every_epoch_with_the_epoch_as_step(isolated_env):
@@ -131,7 +157,10 @@ def test_the_stage_logger_gets_every_epoch_with_the_epoch_as_step(isolated_env):
         assert [m.step for m in history] == [1, 2, 3], key
         assert [m.value for m in history] == [pytest.approx(r[key]) for r in result.history], key
     assert client.get_run(run.run_id).info.status == "FINISHED"
-    assert (result.device, result.precision) == ("cpu", "32-true")  # a CPU run at 16 px: fp32 everywhere
+    from pawprint import device
+
+    # what it really trained at: the small CNN in bf16 on a CPU with native bf16, else in fp32
+    assert (result.device, result.precision) == ("cpu", "bf16-mixed" if device.cpu_has_bf16() else "32-true")
     assert result.wall_time_s == round(sum(r["time/epoch_s"] for r in result.history), 1) > 0
 
 

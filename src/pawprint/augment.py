@@ -15,6 +15,8 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
+from pawprint.config import AugmentConfig
+
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 GRAY_WEIGHTS = (0.2989, 0.587, 0.114)
@@ -74,10 +76,24 @@ def crop_boxes(n: int, height: int, width: int, scale: tuple[float, float], rati
     return top, left, h, w
 
 
-def resized_crop(x: torch.Tensor, size: int, scale: tuple[float, float], hflip_p: float) -> torch.Tensor:
-    """Random resized crop plus horizontal flip as one affine resampling of the batch."""
+def resized_crop(
+    x: torch.Tensor, size: int, scale: tuple[float, float], hflip_p: float, translate: float = 0.0
+) -> torch.Tensor:
+    """Random resized crop, then a random shift, plus horizontal flip, as one affine resampling of the batch.
+
+    The shift (at most `translate` of the side each way, as torchvision's RandomAffine) moves the crop box by
+    whole source pixels, so an unscaled crop copies pixels exactly, and what it uncovers is black: with
+    `scale` (1, 1) this is CIFAR's classic pad-and-crop.
+    """
     n, _, height, width = x.shape
+    if scale == (1.0, 1.0) and translate == 0 and height == width == size:  # the image as it is: flips only
+        flip = torch.rand(n, device=x.device) < hflip_p
+        return torch.where(flip.view(n, 1, 1, 1), x.flip(3), x)
     top, left, h, w = crop_boxes(n, height, width, scale, device=x.device)
+    if translate > 0:
+        dy, dx = round(translate * height), round(translate * width)
+        top = top + torch.randint(-dy, dy + 1, (n,), device=x.device)
+        left = left + torch.randint(-dx, dx + 1, (n,), device=x.device)
     flip = torch.where(torch.rand(n, device=x.device) < hflip_p, -1.0, 1.0)
     theta = torch.zeros(n, 2, 3, device=x.device, dtype=x.dtype)
     theta[:, 0, 0] = w / width * flip
@@ -85,7 +101,8 @@ def resized_crop(x: torch.Tensor, size: int, scale: tuple[float, float], hflip_p
     theta[:, 1, 1] = h / height
     theta[:, 1, 2] = (2 * top + h) / height - 1
     grid = F.affine_grid(theta, [n, 3, size, size], align_corners=False)
-    return F.grid_sample(x, grid, mode="bilinear", padding_mode="border", align_corners=False)
+    padding = "zeros" if translate > 0 else "border"
+    return F.grid_sample(x, grid, mode="bilinear", padding_mode=padding, align_corners=False)
 
 
 def grayscale(x: torch.Tensor) -> torch.Tensor:
@@ -176,15 +193,21 @@ def _apply(x: torch.Tensor, p: float, fn) -> torch.Tensor:
 
 @dataclass(frozen=True)
 class SupervisedAugment:
-    """The labeled-data view: random resized crop and optional flip, normalised."""
+    """The labeled-data view: random resized crop, optional shift and flip, normalised."""
 
     size: int
     min_scale: float = 0.5
     hflip: bool = False
+    translate: float = 0.0
+
+    @classmethod
+    def of(cls, cfg: AugmentConfig, size: int) -> SupervisedAugment:
+        return cls(size, cfg.min_scale, cfg.hflip, cfg.translate)
 
     def view(self, batch: torch.Tensor) -> torch.Tensor:
         """The augmented images in [0, 1], before normalisation (what a view cache stores)."""
-        return resized_crop(to_float(batch), self.size, (self.min_scale, 1.0), 0.5 if self.hflip else 0.0)
+        flip = 0.5 if self.hflip else 0.0
+        return resized_crop(to_float(batch), self.size, (self.min_scale, 1.0), flip, self.translate)
 
     def __call__(self, batch: torch.Tensor) -> torch.Tensor:
         return normalize(self.view(batch))

@@ -78,6 +78,9 @@ class TrainConfig:
     precision: str = one_of("auto", *PRECISIONS)
     resume: bool = True
     monitor: str = one_of("val/loss", "val/loss", "val/accuracy")
+    # cosine: the learning rate annealed per epoch from `lr`; onecycle: warmed up to `lr` over the first 15% of
+    # steps, then annealed per step (torch's OneCycleLR), which trains a small network further in few epochs.
+    schedule: str = one_of("cosine", "cosine", "onecycle")
     # Lightning's Trainer arguments: `devices` processes per node (GPUs, or CPU processes), `num_nodes`
     # machines; `batch_size` is per process, so the global batch is batch_size * devices * num_nodes.
     strategy: str = one_of("auto", *STRATEGIES)
@@ -91,10 +94,11 @@ class TrainConfig:
 
 @dataclass(frozen=True)
 class AugmentConfig:
-    """Supervised augmentation: random resized crop, optional horizontal flip (off for digits)."""
+    """Supervised augmentation: random resized crop, optional shift and horizontal flip (off for digits)."""
 
     min_scale: float = _rule(lambda v: 0 < v <= 1, "must be in (0, 1]", 0.5)
     hflip: bool = False
+    translate: float = _rule(lambda v: 0 <= v < 0.5, "must be in [0, 0.5)", 0.0)
 
 
 @dataclass(frozen=True)
@@ -310,6 +314,12 @@ def _check_relations(p: Params) -> None:
                 f"params.yaml: {key}.probe_epochs = {tuning.probe_epochs}: a linear probe unfreezes the backbone "
                 "mid-training, which DDP does not synchronise across processes (Lightning issue #20340); "
                 "set it to 0 or train.devices and train.num_nodes to 1"
+            )
+        if p.train.schedule == "onecycle" and tuning.probe_epochs:
+            raise ConfigError(
+                f"params.yaml: {key}.probe_epochs = {tuning.probe_epochs}: a linear probe adds the backbone to the "
+                "optimizer mid-training, which train.schedule = onecycle cannot schedule; set it to 0 or "
+                "train.schedule to cosine"
             )
     if p.data.source == "cifar10" and p.data.test_folder:
         raise ConfigError(

@@ -44,7 +44,7 @@ class Teachers(nn.Module):
         total = sum(w for _, _, w in members)
         self.weights = [w / total for _, _, w in members]
         self.image_size = max(self.sizes)
-        self.precision = device.precision(precision, self.image_size)
+        self.precision = device.precision(precision)
 
     @classmethod
     def load(cls, weighted_paths: dict[Path, float], precision: str = "auto") -> Teachers:

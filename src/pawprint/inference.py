@@ -20,7 +20,7 @@ def logits(
     dev = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     model = model.eval().to(dev)
     model = model.to(memory_format=torch.channels_last)
-    mixed = device.precision(precision, image_size)
+    mixed = device.precision(precision)
     out = []
     with torch.inference_mode():  # after moving the model: parameters made in inference mode break autograd later
         for start in range(0, len(images), batch_size):

@@ -75,8 +75,7 @@ class SimCLR(Module):
 
     def training_step(self, batch, batch_idx: int) -> torch.Tensor:
         loss = self._loss(batch)
-        n = len(batch[0])
-        self.log("train/loss", loss, on_step=False, on_epoch=True, prog_bar=True, batch_size=n, sync_dist=True)
+        self.tally(loss, len(batch[0]))
         return loss
 
     def validation_step(self, batch, batch_idx: int) -> None:
@@ -96,5 +95,6 @@ class SimCLR(Module):
         return float((pred[:, 0].cpu() == torch.as_tensor(k.labels)).float().mean())
 
     def on_validation_epoch_end(self) -> None:
+        super().on_validation_epoch_end()
         if self.knn is not None:  # every process holds the whole probe: the same value everywhere
             self.log("val/knn_accuracy", self.knn_accuracy())

@@ -97,7 +97,7 @@ def supervised(
     """
     labeled, val = cache.load(SPLITS_DIR, "labeled"), cache.load(SPLITS_DIR, "val")
     size = image_size or params.data.image_size
-    module = Module(model, SupervisedAugment(size, params.augment.min_scale, params.augment.hflip), size, optim)
+    module = Module(model, SupervisedAugment.of(params.augment, size), size, optim)
     train_and_save(
         name,
         params,

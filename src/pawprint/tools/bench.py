@@ -6,7 +6,10 @@ measured side by side in one run.
 - (b) plain PyTorch: `torchvision.datasets.ImageFolder` + `DataLoader` (defaults: no workers) decoding the
   JPEGs every epoch, torchvision / lightly PIL transforms, fp32, default layout, a hand-written loop with the
   same model, loss, optimizer and batch size;
-- (c) ceiling: the model alone on tensors already in memory, with (a)'s precision and layout.
+- (c) ceiling: the model alone on tensors already in memory, with (a)'s precision and layout;
+- (d) plain loop in memory (supervised stages): the 40-line script a study's code amounts to: the images as
+  normalised float tensors in memory, no augmentation, fp32, default layout, Adam at 1e-3, and the small CNN
+  written layer by layer as the study's Keras code has it (conv, ReLU, pool, `nn.Dropout`).
 
 The three alternate within one child process per (stage, size), and each number is the median of several
 repetitions; the child's peak resident memory is reported for the stage. Also: the teacher's cost of
@@ -109,7 +112,7 @@ def _project(
         max_steps=warmup + steps,
         accelerator=device.accelerator(),
         devices=1,
-        precision=device.precision("auto", size, trains=module.model),
+        precision=device.precision("auto", trains=module.model),
         callbacks=[timer.callback],
         logger=False,
         enable_checkpointing=False,
@@ -183,6 +186,48 @@ def _plain(stage: str, size: int, data, classes, batch: int, steps: int, warmup:
                 return batch * steps / (time.perf_counter() - start)
 
 
+def _keras_small_cnn(num_classes: int, size: int):
+    """The small CNN as a user writes it from the study's Keras code (models.py builds the same function)."""
+    from torch import nn
+
+    side = ((size - 2) // 2 - 2) // 2
+    return nn.Sequential(
+        nn.Conv2d(3, 32, 3), nn.ReLU(), nn.MaxPool2d(2), nn.Dropout(0.25),
+        nn.Conv2d(32, 64, 3), nn.ReLU(), nn.MaxPool2d(2), nn.Dropout(0.25),
+        nn.Flatten(), nn.Linear(64 * side * side, 256), nn.ReLU(), nn.Dropout(0.5), nn.Linear(256, num_classes),
+    )  # fmt: skip
+
+
+def _plain_in_memory(stage: str, size: int, data, classes, batch: int, steps: int, warmup: int, student: str):
+    """(d): the in-memory plain loop, for the stages that train on labels (None for the others)."""
+    if stage not in ("train_baseline", "train_teacher"):
+        return None
+    import numpy as np
+    import torch
+    import torch.nn.functional as F
+
+    from pawprint import models
+    from pawprint.augment import resize
+
+    images = np.stack([d for _, _, d in data])
+    x_all = resize(torch.from_numpy(images), size)
+    x_all = (x_all - x_all.mean((0, 2, 3), keepdim=True)) / x_all.std((0, 2, 3), keepdim=True)
+    y_all = torch.tensor([lab for _, lab, _ in data])
+    arch = "resnet50" if stage == "train_teacher" else student
+    model = _keras_small_cnn(len(classes), size) if arch == "small_cnn" else models.build(arch, len(classes), size)
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+    order = torch.randperm(len(x_all)).repeat(1 + (warmup + steps) * batch // len(x_all))
+    for i in range(warmup + steps):
+        if i == warmup:
+            start = time.perf_counter()
+        idx = order[i * batch : (i + 1) * batch]
+        loss = F.cross_entropy(model(x_all[idx]), y_all[idx])
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    return batch * steps / (time.perf_counter() - start)
+
+
 def _ceiling(stage: str, size: int, classes, batch: int, steps: int, warmup: int, student: str) -> float:
     """(c): the model alone on tensors already in memory, with (a)'s precision and layout."""
     import torch
@@ -194,8 +239,8 @@ def _ceiling(stage: str, size: int, classes, batch: int, steps: int, warmup: int
     n = len(classes)
     arch = "resnet50" if stage == "train_teacher" else student
     model = models.build(arch, n, size).to(memory_format=torch.channels_last)
-    train_mixed = device.precision("auto", size, trains=model)
-    predict_mixed = device.precision("auto", size)
+    train_mixed = device.precision("auto", trains=model)
+    predict_mixed = device.precision("auto")
     teacher = models.build("resnet50", n, size).eval().to(memory_format=torch.channels_last)
     views = 2 if stage == "pretrain_simclr" else 1
     x = torch.randn(batch * views, 3, size, size).contiguous(memory_format=torch.channels_last)
@@ -231,13 +276,14 @@ def _child(
     torch.manual_seed(0)
     data, classes = _files(Path(root), count, round(size * 1.15))
     warmup = 2
-    project, plain, ceiling, cache = [], [], [], []
-    for _ in range(repeats):  # alternated, so drifts in machine load hit all three alike
+    project, plain, ceiling, in_memory, cache = [], [], [], [], []
+    for _ in range(repeats):  # alternated, so drifts in machine load hit all four alike
         rate, cache_rate = _project(stage, size, data, classes, batch, steps, warmup, student)
         project.append(rate)
         cache.append(cache_rate)
         plain.append(_plain(stage, size, data, classes, batch, steps, warmup, student))
         ceiling.append(_ceiling(stage, size, classes, batch, steps, warmup, student))
+        in_memory.append(_plain_in_memory(stage, size, data, classes, batch, steps, warmup, student))
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     queue.put(
         {
@@ -247,6 +293,7 @@ def _child(
             "project": statistics.median(project),
             "plain": statistics.median(plain),
             "ceiling": statistics.median(ceiling),
+            "plain_in_memory": None if in_memory[0] is None else statistics.median(in_memory),
             "teacher_cache_views_per_s": statistics.median(cache) or None,
             "peak_rss_mb": round(peak_mb),
         }
@@ -270,15 +317,18 @@ def noop_repro_seconds(repeats: int = 3) -> float | None:
 
 def table(rows: list[dict], noop: float | None) -> str:
     lines = [
-        "| stage | px | student | (a) project img/s | (b) plain PyTorch img/s | (c) model only img/s | a/b | a/c "
-        "| peak RSS MB |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| stage | px | student | (a) project img/s | (b) plain PyTorch img/s | (c) model only img/s "
+        "| (d) plain loop in memory img/s | a/b | a/c | a/d | peak RSS MB |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
+        d = r.get("plain_in_memory")
+        in_memory, ratio = ("-", "-") if d is None else (f"{d:.0f}", f"{r['project'] / d:.2f}x")
         lines.append(
             f"| {r['stage']} | {r['size']} | {r['student']} | {r['project']:.0f} | {r['plain']:.0f} "
-            f"| {r['ceiling']:.0f} "
-            f"| {r['project'] / r['plain']:.2f}x | {100 * r['project'] / r['ceiling']:.0f}% | {r['peak_rss_mb']} |"
+            f"| {r['ceiling']:.0f} | {in_memory} "
+            f"| {r['project'] / r['plain']:.2f}x | {100 * r['project'] / r['ceiling']:.0f}% "
+            f"| {ratio} | {r['peak_rss_mb']} |"
         )
     caches = [r for r in rows if r["teacher_cache_views_per_s"]]
     for r in caches:
