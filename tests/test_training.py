@@ -111,11 +111,18 @@ def _tiny_fit(tmp_path, schedule="cosine", **kwargs):
     return result
 
 
-def test_the_loop_trains_with_no_logger_at_all(isolated_env):
+def test_the_loop_trains_with_no_logger_at_all(isolated_env, capsys):
     result = _tiny_fit(isolated_env)
     assert result.epochs_run == 3 and [r["epoch"] for r in result.history] == [1, 2, 3]
     assert (isolated_env / "plots.csv").read_text().startswith("epoch,")
     assert not (isolated_env / "mlruns").exists()  # nothing reached MLflow
+    # off a terminal: no progress bar, one line an epoch with its numbers
+    lines = [line for line in capsys.readouterr().out.splitlines() if line.startswith("train_baseline: epoch")]
+    assert [line.split(" in ")[0] for line in lines] == [f"train_baseline: epoch {e} of 3" for e in (1, 2, 3)]
+    last = result.history[-1]
+    assert (
+        f"train/loss {last['train/loss']:.4g}" in lines[-1] and f"val/accuracy {last['val/accuracy']:.4g}" in lines[-1]
+    )
 
 
 @pytest.mark.parametrize("schedule", ["cosine", "onecycle"])
