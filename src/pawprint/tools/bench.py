@@ -25,6 +25,7 @@ import multiprocessing as mp
 import resource
 import statistics
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -64,7 +65,7 @@ class _Timer:
 
 
 def _project(
-    stage: str, size: int, data, classes, batch: int, steps: int, warmup: int, student: str
+    stage: str, size: int, data, classes, batch: int, steps: int, warmup: int, student: str, min_scale: float
 ) -> tuple[float, float]:
     """(a): images/s of the stage's own training step; for the cached distillation also the caching cost."""
     import numpy as np
@@ -88,7 +89,7 @@ def _project(
         inference.logits(model, images, size, batch)
         return len(images) / (time.perf_counter() - start), 0.0
     optim = config.OptimConfig(epochs=1, lr=1e-3)
-    augment = SupervisedAugment(size, 0.5, True)
+    augment = SupervisedAugment.of(config.AugmentConfig(min_scale=min_scale, hflip=True), size)
     cache_rate = 0.0
     if stage == "pretrain_simclr":
         module = SimCLR(models.build(student, n, size), config.SimCLRConfig(), size)
@@ -125,7 +126,9 @@ def _project(
     return batch * steps / (timer.end - timer.start), cache_rate
 
 
-def _plain(stage: str, size: int, data, classes, batch: int, steps: int, warmup: int, student: str) -> float:
+def _plain(
+    stage: str, size: int, data, classes, batch: int, steps: int, warmup: int, student: str, min_scale: float
+) -> float:
     """(b): the reference a PyTorch user would write first."""
     import torch
     import torch.nn.functional as F
@@ -143,8 +146,11 @@ def _plain(stage: str, size: int, data, classes, batch: int, steps: int, warmup:
         transform = SimCLRTransform(input_size=size)
     elif stage == "evaluate":
         transform = T.Compose([T.Resize(size), T.CenterCrop(size), T.ToTensor(), norm])
-    else:
-        transform = T.Compose([T.RandomResizedCrop(size, (0.5, 1.0)), T.RandomHorizontalFlip(), T.ToTensor(), norm])
+    elif min_scale < 1:
+        crop = T.RandomResizedCrop(size, (min_scale, 1.0))
+        transform = T.Compose([crop, T.RandomHorizontalFlip(), T.ToTensor(), norm])
+    else:  # flips only, as the project's flips-only path
+        transform = T.Compose([T.Resize(size), T.CenterCrop(size), T.RandomHorizontalFlip(), T.ToTensor(), norm])
     folder = torchvision.datasets.ImageFolder(root, transform=transform, is_valid_file=lambda p: p in files)
     shuffle = stage != "evaluate"
     dl = torch.utils.data.DataLoader(folder, batch_size=batch, shuffle=shuffle, drop_last=shuffle)
@@ -269,7 +275,16 @@ def _ceiling(stage: str, size: int, classes, batch: int, steps: int, warmup: int
 
 
 def _child(
-    stage: str, size: int, student: str, root: str, count: int, batch: int, steps: int, repeats: int, queue
+    stage: str,
+    size: int,
+    student: str,
+    root: str,
+    count: int,
+    batch: int,
+    steps: int,
+    repeats: int,
+    min_scale: float,
+    queue,
 ) -> None:
     import torch
 
@@ -278,10 +293,10 @@ def _child(
     warmup = 2
     project, plain, ceiling, in_memory, cache = [], [], [], [], []
     for _ in range(repeats):  # alternated, so drifts in machine load hit all four alike
-        rate, cache_rate = _project(stage, size, data, classes, batch, steps, warmup, student)
+        rate, cache_rate = _project(stage, size, data, classes, batch, steps, warmup, student, min_scale)
         project.append(rate)
         cache.append(cache_rate)
-        plain.append(_plain(stage, size, data, classes, batch, steps, warmup, student))
+        plain.append(_plain(stage, size, data, classes, batch, steps, warmup, student, min_scale))
         ceiling.append(_ceiling(stage, size, classes, batch, steps, warmup, student))
         in_memory.append(_plain_in_memory(stage, size, data, classes, batch, steps, warmup, student))
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
@@ -303,12 +318,13 @@ def _child(
 def noop_repro_seconds(repeats: int = 3) -> float | None:
     """`dvc repro` with nothing to do, in this repository (None when the pipeline has not run here or is out
     of date: `dvc status` is asked first, so the bench never sets off a real reproduction)."""
-    if not Path("dvc.lock").exists() or subprocess.run(["dvc", "status", "--quiet"]).returncode != 0:
+    dvc = [sys.executable, "-m", "dvc"]  # this environment's DVC, on PATH or not
+    if not Path("dvc.lock").exists() or subprocess.run([*dvc, "status", "--quiet"]).returncode != 0:
         return None
     times = []
     for _ in range(repeats):
         start = time.perf_counter()
-        out = subprocess.run(["dvc", "repro"], capture_output=True, text=True)
+        out = subprocess.run([*dvc, "repro"], capture_output=True, text=True)
         times.append(time.perf_counter() - start)
         if "Running stage" in out.stdout:
             return None  # something was out of date: not a no-op measurement
@@ -347,6 +363,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--batch", type=int, default=64)
     parser.add_argument("--steps", type=int, default=6)
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument(
+        "--min-scale", type=float, default=0.5, help="the crop's smallest area (1.0: flips only, the cifar10 preset's)"
+    )
     parser.add_argument("--out", default="reports/bench.json")
     args = parser.parse_args(argv)
     if not Path(args.data).is_dir():
@@ -355,8 +374,8 @@ def main(argv: list[str] | None = None) -> None:
     rows = []
     for size, student, stage in itertools.product(args.sizes, args.students, args.stages):
         queue = ctx.Queue()
-        job = (stage, size, student, args.data, args.images, args.batch, args.steps, args.repeats, queue)
-        proc = ctx.Process(target=_child, args=job)
+        job = (stage, size, student, args.data, args.images, args.batch, args.steps, args.repeats, args.min_scale)
+        proc = ctx.Process(target=_child, args=(*job, queue))
         proc.start()
         rows.append(queue.get())
         proc.join()
