@@ -220,3 +220,51 @@ def test_the_kept_epoch_is_never_a_one_class_predictor_when_another_learned(isol
     losses = [row["val/loss"] for row in result.history]
     assert losses[0] == pytest.approx(0.714, abs=1e-3) and min(losses) == losses[0]  # val/loss alone: epoch 1
     assert result.best_epoch == kept
+
+
+def test_precise_bn_averages_the_training_batches_statistics_and_keeps_frozen_layers(tmp_path):
+    """Before validation the trainable batch-norm layers hold the plain average of the training batches'
+    statistics (test-time inputs), frozen ones keep theirs, the model is left in eval mode and the RNG as it
+    was, so batch order and crops do not change."""
+    import contextlib
+    from types import SimpleNamespace
+
+    from torch import nn
+
+    from pawprint.augment import SupervisedAugment
+    from pawprint.config import OptimConfig
+    from pawprint.data.loaders import ArrayDataset, loader
+    from pawprint.models import Classifier
+    from pawprint.training import Module, PreciseBatchNorm
+
+    torch.manual_seed(0)
+    rng = np.random.default_rng(0)
+    data = ArrayDataset(rng.integers(0, 255, (40, 3, 12, 12), dtype=np.uint8), rng.integers(0, 2, 40))
+    frozen_bn, conv, bn = nn.BatchNorm2d(3), nn.Conv2d(3, 4, 3), nn.BatchNorm2d(4)
+    backbone = nn.Sequential(frozen_bn, conv, nn.MaxPool2d(2), bn, nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten())
+    model = Classifier(backbone, nn.Linear(4, 2), 4)
+    model.freeze(1)  # the first block (frozen_bn, conv, pool) stays as it is
+    frozen_bn.running_mean.fill_(0.3)
+    module = Module(model, SupervisedAugment(12), 12, OptimConfig(epochs=1, lr=0.01))
+    train_loader = loader(data, 16, train=True)
+    trainer = SimpleNamespace(
+        sanity_checking=False,
+        train_dataloader=train_loader,
+        precision_plugin=SimpleNamespace(forward_context=contextlib.nullcontext),
+    )
+    rng_before = torch.get_rng_state()
+    PreciseBatchNorm(batches=16).on_validation_epoch_start(trainer, module.eval())
+
+    assert torch.equal(torch.get_rng_state(), rng_before)
+    assert not model.training and not bn.training
+    assert torch.equal(frozen_bn.running_mean, torch.full((3,), 0.3))
+    means, variances = [], []
+    with torch.no_grad():
+        torch.set_rng_state(rng_before)  # the same shuffled order as the callback saw
+        for images, _ in train_loader:
+            h = backbone[2](conv(frozen_bn(module.evaluation_input(images))))
+            means.append(h.mean((0, 2, 3)))
+            variances.append(h.var((0, 2, 3), unbiased=True))
+    assert len(means) == 2  # 40 images in batches of 16: training drops the partial batch
+    torch.testing.assert_close(bn.running_mean, torch.stack(means).mean(0))
+    torch.testing.assert_close(bn.running_var, torch.stack(variances).mean(0))

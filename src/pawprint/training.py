@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import itertools
 import json
 import logging
 import os
@@ -43,6 +44,7 @@ from filelock import FileLock, Timeout
 from pytorch_lightning.callbacks import BackboneFinetuning, EarlyStopping, ModelCheckpoint
 from pytorch_lightning.loggers.logger import Logger
 from pytorch_lightning.plugins.io import TorchCheckpointIO
+from torch.nn.modules.batchnorm import _BatchNorm
 
 from pawprint import device
 from pawprint.augment import model_input
@@ -75,6 +77,10 @@ class Module(pl.LightningModule):
     def _prepare(self, images: torch.Tensor, train: bool) -> torch.Tensor:
         if train:
             return self.augment(images).contiguous(memory_format=torch.channels_last)
+        return self.evaluation_input(images)
+
+    def evaluation_input(self, images: torch.Tensor) -> torch.Tensor:
+        """A training or val batch's images (uint8, cache size) as the model sees them at test time."""
         return model_input(images, self.image_size)
 
     def on_fit_start(self) -> None:
@@ -259,6 +265,40 @@ class LinearProbeFirst(BackboneFinetuning):
         self.freeze(pl_module.backbone, train_bn=False)
 
 
+class PreciseBatchNorm(pl.Callback):
+    """Batch-norm statistics recomputed from training images before each validation (precise BN, as in
+    fvcore and timm): a plain average over up to `batches` batches instead of the running one.
+
+    The running averages trail the weights: with a few hundred labels an epoch is three steps, and a network
+    from scratch validates at chance for its first epochs while it is already learning. Recomputed, val
+    measures the weights as they are, so early stopping and the kept epoch go by what the model can do, and
+    the kept model carries the statistics it was judged with. Training itself is unchanged (it normalises
+    with batch statistics); the images go in as at test time, and the RNG is restored afterwards, so batch
+    order and crops are those of a run without it. Layers that do not train keep theirs: frozen blocks
+    (`unfreeze`), and the backbone of a linear probe, which torch's `swa_utils.update_bn` would reset.
+    """
+
+    def __init__(self, batches: int = 16):
+        self.batches = batches
+
+    def on_validation_epoch_start(self, trainer, pl_module) -> None:
+        model = pl_module.model.train()  # Classifier.train leaves its frozen blocks in eval mode
+        layers = [m for m in model.modules() if isinstance(m, _BatchNorm) and m.training and m.track_running_stats]
+        if trainer.sanity_checking or not layers:
+            model.eval()
+            return
+        momenta = [m.momentum for m in layers]
+        for m in layers:
+            m.reset_running_stats()
+            m.momentum = None  # a cumulative average over the batches below
+        with torch.random.fork_rng(devices=[]), torch.no_grad(), trainer.precision_plugin.forward_context():
+            for batch in itertools.islice(trainer.train_dataloader, self.batches):
+                model(pl_module.evaluation_input(batch[0].to(pl_module.device)))
+        for m, momentum in zip(layers, momenta, strict=True):
+            m.momentum = momentum
+        model.eval()
+
+
 class AtomicCheckpointIO(TorchCheckpointIO):
     """Lightning writes checkpoints in place; a kill mid-write would leave a truncated `last.ckpt` that the
     next run could not resume from. Write to a temporary sibling and rename instead."""
@@ -400,6 +440,7 @@ def fit(
                 PatientEarlyStopping(train.min_epochs, monitor, patience=train.patience, mode=mode),
                 log,
                 RngState(),
+                *([PreciseBatchNorm()] if train.precise_bn and module.has_accuracy else []),
                 *callbacks,
             ],
             logger=list(loggers) or False,
