@@ -82,7 +82,7 @@ class TrainConfig:
     # steps, then annealed per step (torch's OneCycleLR), which trains a small network further in few epochs.
     schedule: str = one_of("cosine", "cosine", "onecycle")
     # Batch-norm statistics recomputed from training images before each validation (training.PreciseBatchNorm).
-    precise_bn: bool = True
+    precise_bn: bool = False
     # Lightning's Trainer arguments: `devices` processes per node (GPUs, or CPU processes), `num_nodes`
     # machines; `batch_size` is per process, so the global batch is batch_size * devices * num_nodes.
     strategy: str = one_of("auto", *STRATEGIES)
