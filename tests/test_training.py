@@ -224,8 +224,8 @@ def test_the_kept_epoch_is_never_a_one_class_predictor_when_another_learned(isol
 
 def test_precise_bn_averages_the_training_batches_statistics_and_keeps_frozen_layers(tmp_path):
     """Before validation the trainable batch-norm layers hold the plain average of the training batches'
-    statistics (test-time inputs), frozen ones keep theirs, the model is left in eval mode and the RNG as it
-    was, so batch order and crops do not change."""
+    statistics (augmented, as training sees them), frozen ones keep theirs, the model is left in eval mode and
+    the RNG as it was, so batch order and crops do not change."""
     import contextlib
     from types import SimpleNamespace
 
@@ -261,8 +261,8 @@ def test_precise_bn_averages_the_training_batches_statistics_and_keeps_frozen_la
     means, variances = [], []
     with torch.no_grad():
         torch.set_rng_state(rng_before)  # the same shuffled order as the callback saw
-        for images, _ in train_loader:
-            h = backbone[2](conv(frozen_bn(module.evaluation_input(images))))
+        for batch in train_loader:
+            h = backbone[2](conv(frozen_bn(module.training_batch(batch)[0])))
             means.append(h.mean((0, 2, 3)))
             variances.append(h.var((0, 2, 3), unbiased=True))
     assert len(means) == 2  # 40 images in batches of 16: training drops the partial batch

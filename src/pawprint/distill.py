@@ -137,9 +137,7 @@ class Distill(Module):
                                f"unexpected {result.unexpected_keys}")  # fmt: skip
         return result
 
-    def on_after_batch_transfer(self, batch, dataloader_idx: int):
-        if not self.trainer.training:
-            return super().on_after_batch_transfer(batch, dataloader_idx)
+    def training_batch(self, batch):
         if self.teacher is None:  # cached views (uint8, student size) with their teacher logits
             views, labels, teacher_logits = batch
             return model_input(views, self.image_size), labels, teacher_logits

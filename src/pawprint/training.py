@@ -74,21 +74,19 @@ class Module(pl.LightningModule):
         self._val_stats: torch.Tensor | None = None
         self._train_stats: torch.Tensor | None = None
 
-    def _prepare(self, images: torch.Tensor, train: bool) -> torch.Tensor:
-        if train:
-            return self.augment(images).contiguous(memory_format=torch.channels_last)
-        return self.evaluation_input(images)
-
-    def evaluation_input(self, images: torch.Tensor) -> torch.Tensor:
-        """A training or val batch's images (uint8, cache size) as the model sees them at test time."""
-        return model_input(images, self.image_size)
+    def training_batch(self, batch):
+        """A training batch as the training step takes it: images augmented, then as the model's input."""
+        images, labels = batch
+        return self.augment(images).contiguous(memory_format=torch.channels_last), labels
 
     def on_fit_start(self) -> None:
         self.to(memory_format=torch.channels_last)
 
     def on_after_batch_transfer(self, batch, dataloader_idx: int):
+        if self.trainer.training:
+            return self.training_batch(batch)
         images, labels = batch
-        return self._prepare(images, self.trainer.training), labels
+        return model_input(images, self.image_size), labels
 
     @property
     def backbone(self) -> torch.nn.Module:
@@ -273,8 +271,9 @@ class PreciseBatchNorm(pl.Callback):
     from scratch validates at chance for its first epochs while it is already learning. Recomputed, val
     measures the weights as they are, so early stopping and the kept epoch go by what the model can do, and
     the kept model carries the statistics it was judged with. Training itself is unchanged (it normalises
-    with batch statistics); the images go in as at test time, and the RNG is restored afterwards, so batch
-    order and crops are those of a run without it. Layers that do not train keep theirs: frozen blocks
+    with batch statistics); the images go in as training sees them (augmented, as fvcore does: the weights
+    were fitted to those statistics), and the RNG is restored afterwards, so batch order and crops are
+    those of a run without it. Layers that do not train keep theirs: frozen blocks
     (`unfreeze`), and the backbone of a linear probe, which torch's `swa_utils.update_bn` would reset.
     """
 
@@ -293,7 +292,7 @@ class PreciseBatchNorm(pl.Callback):
             m.momentum = None  # a cumulative average over the batches below
         with torch.random.fork_rng(devices=[]), torch.no_grad(), trainer.precision_plugin.forward_context():
             for batch in itertools.islice(trainer.train_dataloader, self.batches):
-                model(pl_module.evaluation_input(batch[0].to(pl_module.device)))
+                model(pl_module.training_batch([t.to(pl_module.device) for t in batch])[0])
         for m, momentum in zip(layers, momenta, strict=True):
             m.momentum = momentum
         model.eval()
