@@ -290,9 +290,11 @@ class PreciseBatchNorm(pl.Callback):
         for m in layers:
             m.reset_running_stats()
             m.momentum = None  # a cumulative average over the batches below
-        with torch.random.fork_rng(devices=[]), torch.no_grad(), trainer.precision_plugin.forward_context():
+        device = pl_module.device  # a GPU's augmentation draws from that GPU's generator
+        gpus = [device.index or 0] if device.type == "cuda" else []
+        with torch.random.fork_rng(devices=gpus), torch.no_grad(), trainer.precision_plugin.forward_context():
             for batch in itertools.islice(trainer.train_dataloader, self.batches):
-                model(pl_module.training_batch([t.to(pl_module.device) for t in batch])[0])
+                model(pl_module.training_batch([t.to(device) for t in batch])[0])
         for m, momentum in zip(layers, momenta, strict=True):
             m.momentum = momentum
         model.eval()
