@@ -90,7 +90,7 @@ def test_training_keeps_a_partial_batch_when_a_process_shard_is_smaller_than_one
     assert not loader(data, 64, train=False).drop_last
 
 
-def _tiny_fit(tmp_path, schedule="cosine", **kwargs):
+def _tiny_fit(tmp_path, schedule="cosine", arch="small_cnn", precise_bn=False, **kwargs):
     import torch
 
     from pawprint import models
@@ -102,17 +102,18 @@ def _tiny_fit(tmp_path, schedule="cosine", **kwargs):
     torch.manual_seed(0)
     rng = np.random.default_rng(0)
     data = ArrayDataset(rng.integers(0, 255, (24, 3, 20, 20), dtype=np.uint8), rng.integers(0, 2, 24))
-    module = Module(models.build("small_cnn", 2, 16), SupervisedAugment(16), 16, OptimConfig(epochs=3, lr=0.01))
+    module = Module(models.build(arch, 2, 16), SupervisedAugment(16), 16, OptimConfig(epochs=3, lr=0.01))
     result = fit(
         module, loader(data, 8, train=True), loader(data, 8, train=False), stage="train_baseline", max_epochs=3,
-        train=TrainConfig(min_epochs=3, resume=False, schedule=schedule), plots_csv=tmp_path / "plots.csv", key="k",
+        train=TrainConfig(min_epochs=3, resume=False, schedule=schedule, precise_bn=precise_bn),
+        plots_csv=tmp_path / "plots.csv", key="k",
         **kwargs,
     )  # fmt: skip
-    return result
+    return result, module
 
 
 def test_the_loop_trains_with_no_logger_at_all(isolated_env, capsys):
-    result = _tiny_fit(isolated_env)
+    result, _ = _tiny_fit(isolated_env)
     assert result.epochs_run == 3 and [r["epoch"] for r in result.history] == [1, 2, 3]
     assert (isolated_env / "plots.csv").read_text().startswith("epoch,")
     assert not (isolated_env / "mlruns").exists()  # nothing reached MLflow
@@ -137,7 +138,7 @@ def test_the_schedule_sets_the_learning_rate_per_epoch_or_per_step(isolated_env,
         def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
             rates.append(trainer.optimizers[0].param_groups[0]["lr"])
 
-    result = _tiny_fit(isolated_env, schedule, callbacks=(Rates(),))
+    result, _ = _tiny_fit(isolated_env, schedule, callbacks=(Rates(),))
     steps = len(rates) // result.epochs_run
     per_epoch = [rates[i * steps : (i + 1) * steps] for i in range(result.epochs_run)]
     if schedule == "cosine":
@@ -157,7 +158,7 @@ def test_the_stage_logger_gets_every_epoch_with_the_epoch_as_step(isolated_env):
     from pawprint.run_logger import StageLogger
 
     with tracking.stage_run("train_baseline", {"seed": 0}) as run:
-        result = _tiny_fit(isolated_env, loggers=[StageLogger(run)])
+        result, _ = _tiny_fit(isolated_env, loggers=[StageLogger(run)])
     client = MlflowClient(tracking.tracking_uri())
     for key in ("train/loss", "val/loss", "val/accuracy", "train/images", "time/epoch_s"):
         history = client.get_metric_history(run.run_id, key)
@@ -268,3 +269,25 @@ def test_precise_bn_averages_the_training_batches_statistics_and_keeps_frozen_la
     assert len(means) == 2  # 40 images in batches of 16: training drops the partial batch
     torch.testing.assert_close(bn.running_mean, torch.stack(means).mean(0))
     torch.testing.assert_close(bn.running_var, torch.stack(variances).mean(0))
+
+
+@pytest.mark.parametrize("precise_bn", [False, True])
+def test_with_precise_bn_each_validation_uses_statistics_recomputed_for_it(isolated_env, precise_bn):
+    """Through Lightning: with precise BN every epoch validates with statistics recomputed over that epoch's
+    three training batches (24 images, batch 8), and the kept model holds those; without it, with running
+    averages over every training step so far."""
+    import pytorch_lightning as pl
+    from torch.nn.modules.batchnorm import _BatchNorm
+
+    seen = []
+
+    class Counts(pl.Callback):
+        def on_validation_epoch_end(self, trainer, pl_module):
+            seen.append({int(m.num_batches_tracked) for m in pl_module.modules() if isinstance(m, _BatchNorm)})
+
+    result, module = _tiny_fit(isolated_env, arch="mobilenet_v2", precise_bn=precise_bn, callbacks=(Counts(),))
+    kept = {int(m.num_batches_tracked) for m in module.model.modules() if isinstance(m, _BatchNorm)}
+    if precise_bn:
+        assert seen == [{3}, {3}, {3}] and kept == {3}
+    else:
+        assert seen == [{3}, {6}, {9}] and kept == {3 * result.best_epoch}
