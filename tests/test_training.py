@@ -249,7 +249,6 @@ def test_precise_bn_averages_the_training_batches_statistics_and_keeps_frozen_la
     module = Module(model, SupervisedAugment(12), 12, OptimConfig(epochs=1, lr=0.01))
     train_loader = loader(data, 16, train=True)
     trainer = SimpleNamespace(
-        sanity_checking=False,
         train_dataloader=train_loader,
         precision_plugin=SimpleNamespace(forward_context=contextlib.nullcontext),
     )

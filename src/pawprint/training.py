@@ -283,7 +283,7 @@ class PreciseBatchNorm(pl.Callback):
     def on_validation_epoch_start(self, trainer, pl_module) -> None:
         model = pl_module.model.train()  # Classifier.train leaves its frozen blocks in eval mode
         layers = [m for m in model.modules() if isinstance(m, _BatchNorm) and m.training and m.track_running_stats]
-        if trainer.sanity_checking or not layers:
+        if not layers:  # no batch norm, or none that trains (fit runs no sanity check, so none to skip)
             model.eval()
             return
         momenta = [m.momentum for m in layers]
