@@ -107,3 +107,22 @@ def pipeline_env(repo: Path) -> dict:
     env["DVC_NO_ANALYTICS"] = "1"
     env["PATH"] = f"{Path(os.sys.executable).parent}{os.pathsep}{env['PATH']}"
     return env
+
+
+def log_predictions(folder: Path, truth, models: dict[str, list[str]], params: dict) -> None:
+    """An evaluate run in MLflow as the stage logs it: each model's test accuracy and its predictions."""
+    import json
+
+    import numpy as np
+
+    from pawprint import tracking
+
+    out = folder / "predictions"
+    out.mkdir(exist_ok=True)
+    with tracking.stage_run("evaluate", params) as run:
+        accuracy = {m: float(np.mean(np.array(p) == np.array(truth))) for m, p in models.items()}
+        run.log_metrics({f"test/{m}/{k}": a for m, a in accuracy.items() for k in ("accuracy", "macro_f1")})
+        for model, predicted in models.items():
+            rows = [{"actual": a, "predicted": b} for a, b in zip(truth, predicted)]
+            (out / f"{model}.json").write_text(json.dumps({"predictions": rows}))
+            run.log_artifact(out / f"{model}.json", "predictions")

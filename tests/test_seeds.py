@@ -3,6 +3,7 @@
 import pytest
 
 from pawprint.tools import seeds
+from tests.helpers import log_predictions
 
 
 def test_every_seed_gets_the_extra_overrides(monkeypatch):
@@ -46,3 +47,19 @@ def test_comparison_says_whether_each_mean_is_within_one_std_of_the_reference():
     assert "| kd | 0.820 ± 0.014 | 0.820 ± 0.028 | +0.000 | yes |" in text
     assert "| baseline | 0.710 ± 0.014 | 0.810 ± 0.014 | -0.100 | **no** |" in text
     assert "vgg16" not in text  # trained on one side only
+
+
+def test_the_verdict_pairs_the_seeds_of_these_runs_only(isolated_env, monkeypatch):
+    truth = ["cat", "dog"] * 100
+    flipped = ["dog", "cat"] * 100
+    params = {"unlabeled_size": 100, "data.source": "digits"}
+    for seed in (0, 1):  # these runs: KD right everywhere, the baseline on 3 of 4 images
+        monkeypatch.setenv("DVC_EXP_NAME", f"mine-seed{seed}")
+        log_predictions(
+            isolated_env, truth, {"baseline": truth[:150] + flipped[150:], "kd": truth}, {"seed": seed, **params}
+        )
+    monkeypatch.setenv("DVC_EXP_NAME", "other-seed2")  # another label's run, where KD is wrong everywhere
+    log_predictions(isolated_env, truth, {"baseline": truth, "kd": flipped}, {"seed": 2, **params})
+    text = seeds.verdict(["mine-seed0", "mine-seed1"])
+    assert text.startswith("\n- digits, pool 100: kd beats the baseline by 25.0") and "in 2 of 2 seeds" in text
+    assert seeds.verdict(["nothing-seed0"]) == ""

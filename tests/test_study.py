@@ -4,6 +4,7 @@ import statistics
 
 from pawprint import study, tracking
 from pawprint.cli import main
+from tests.helpers import log_predictions
 
 
 def log_evaluate(seed: int, pool: int, accs: dict[str, float], source: str = "digits") -> None:
@@ -46,8 +47,6 @@ def test_report_without_runs_is_one_line(isolated_env, capsys):
 
 
 def test_the_verdict_over_seeds_pairs_each_model_with_the_baseline_on_the_same_images(isolated_env, capsys):
-    import json
-
     import numpy as np
 
     rng = np.random.default_rng(0)
@@ -57,17 +56,9 @@ def test_the_verdict_over_seeds_pairs_each_model_with_the_baseline_on_the_same_i
         right = rng.random(len(truth)) < accuracy
         return [t if ok else ("dog" if t == "cat" else "cat") for t, ok in zip(truth, right)]
 
-    folder = isolated_env / "predictions"
-    folder.mkdir()
     for seed in (0, 1, 2):
         models = {"baseline": guesses(0.6), "kd": guesses(0.85), "vgg16": ["cat"] * len(truth)}
-        with tracking.stage_run("evaluate", {"seed": seed, "unlabeled_size": 100, "data.source": "digits"}) as run:
-            accuracy = {m: float(np.mean(np.array(p) == truth)) for m, p in models.items()}
-            run.log_metrics({f"test/{m}/{k}": a for m, a in accuracy.items() for k in ("accuracy", "macro_f1")})
-            for model, predicted in models.items():
-                rows = [{"actual": a, "predicted": b} for a, b in zip(truth, predicted)]
-                (folder / f"{model}.json").write_text(json.dumps({"predictions": rows}))
-                run.log_artifact(folder / f"{model}.json", "predictions")
+        log_predictions(isolated_env, truth, models, {"seed": seed, "unlabeled_size": 100, "data.source": "digits"})
     main(["report", "--out", str(isolated_env / "study")])
     lines = [line for line in capsys.readouterr().out.splitlines() if line.startswith("- digits, pool 100")]
     assert lines[0].startswith("- digits, pool 100: kd beats the baseline by ") and "in 3 of 3 seeds" in lines[0]

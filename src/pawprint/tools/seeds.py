@@ -3,14 +3,15 @@ test accuracy per method. With a few hundred labels two runs of one recipe diffe
 judge from one.
 
 Each seed is `dvc exp run --temp -S seed=N` (run outside the workspace, which stays as it is); the split does
-not depend on the seed, so DVC reuses it. The table goes to stdout and `reports/seeds.md`. `--set KEY=VALUE`
-passes more overrides to every seed (`--set train.precision=32` for the fp32 reference of the speed levers),
-and `--label` names the table (`reports/seeds-<label>.md`); `--target STAGE` stops each run at that stage
-(`--target evaluate`: every model and its test metrics, without the export and report stages, which add
-minutes per seed and no accuracy). `--compare A B` then sets two labels side by side
-(`reports/seeds-A-vs-B.md`, each seed's newest run of each label): whether each model's mean under A lies
-within one seed-to-seed standard deviation of its mean under B, the test that a speed lever (A) costs no
-accuracy against its reference (B).
+not depend on the seed, so DVC reuses it. The table, then the verdict of each model against the baseline over
+these seeds (`pawprint report`'s, from their evaluate runs in MLflow), go to stdout and `reports/seeds.md`.
+`--set KEY=VALUE` passes more overrides to every seed (`--set train.precision=32` for the fp32 reference of the
+speed levers), and `--label` names the table (`reports/seeds-<label>.md`); `--target STAGE` stops each run at
+that stage (`--target evaluate`: every model and its test metrics, without the export and report stages, which
+add minutes per seed and no accuracy). `--compare A B` then sets two labels side by side
+(`reports/seeds-A-vs-B.md`, each seed's newest run of each label): whether each model's mean under A lies within
+one seed-to-seed standard deviation of its mean under B, the test that a speed lever (A) costs no accuracy
+against its reference (B).
 """
 
 from __future__ import annotations
@@ -92,6 +93,16 @@ def table(results: dict[str, dict[str, float]], names: list[str], seeds: list[in
     return "\n".join(lines) + "\n"
 
 
+def verdict(names: list[str]) -> str:
+    """The verdict over these experiments' evaluate runs. A seed that DVC restored from its run cache ran no
+    stage, so it has no run here: the sentences count the seeds they pair ("in 2 of 2 seeds")."""
+    from pawprint import study
+
+    client, runs = study.evaluate_runs()
+    lines = study.verdicts(client, [run for run in runs if run.data.tags.get("dvc_exp") in names])
+    return "".join(f"\n- {line}" for line in lines) + ("\n" if lines else "")
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="pawprint seeds", description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
@@ -118,7 +129,7 @@ def main(argv: list[str] | None = None) -> None:
         minutes.append((time.time() - start) / 60)
         names.append(name)
     found = experiments()
-    text = table({name: found[name] for name in names}, names, args.seeds, minutes)
+    text = table({name: found[name] for name in names}, names, args.seeds, minutes) + verdict(names)
     Path(f"reports/seeds{'-' + args.label if args.label else ''}.md").write_text(text)
     print(text)
 
