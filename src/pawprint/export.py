@@ -22,7 +22,11 @@ from pawprint.augment import model_input
 from pawprint.data.loaders import as_tensor
 from pawprint.paths import atomic_path
 
-PARITY_TOLERANCE = 1e-4  # max abs difference of class probabilities, exported vs PyTorch fp32
+# Max abs difference of class probabilities, exported vs PyTorch fp32: the relative tolerance of PyTorch's ONNX
+# Runtime tutorial. The runtimes sum in another order, and a network whose batch-norm variances are small (an
+# undertrained one, with statistics recomputed by precise BN) amplifies that past 1e-4; an export bug (other
+# preprocessing, a layer left in training mode) moves probabilities by 1e-2 and more.
+PARITY_TOLERANCE = 1e-3
 
 
 def example_input(images: np.ndarray, image_size: int) -> torch.Tensor:
