@@ -60,6 +60,21 @@ def test_the_verdict_pairs_the_seeds_of_these_runs_only(isolated_env, monkeypatc
         )
     monkeypatch.setenv("DVC_EXP_NAME", "other-seed2")  # another label's run, where KD is wrong everywhere
     log_predictions(isolated_env, truth, {"baseline": truth, "kd": flipped}, {"seed": 2, **params})
-    text = seeds.verdict(["mine-seed0", "mine-seed1"])
+    found = {"mine-seed0": {"baseline": 0.75, "kd": 1.0}, "mine-seed1": {"baseline": 0.75, "kd": 1.0}}
+    text = seeds.verdict(["mine-seed0", "mine-seed1"], [0, 1], found)
     assert text.startswith("\n- digits, pool 100: kd beats the baseline by 25.0") and "in 2 of 2 seeds" in text
-    assert seeds.verdict(["nothing-seed0"]) == ""
+    assert seeds.verdict(["nothing-seed0"], [0], {"nothing-seed0": {"baseline": 0.5}}) == ""
+
+
+def test_a_seed_restored_from_the_run_cache_is_judged_by_the_run_that_made_its_outputs(isolated_env, monkeypatch):
+    truth = ["cat", "dog"] * 100
+    flipped = ["dog", "cat"] * 100
+    params = {"unlabeled_size": 100, "data.source": "digits"}
+    monkeypatch.setenv("DVC_EXP_NAME", "workspace")  # seed 0 ran in the workspace: KD right, baseline 3 of 4
+    log_predictions(isolated_env, truth, {"baseline": truth[:150] + flipped[150:], "kd": truth}, {"seed": 0, **params})
+    log_predictions(isolated_env, truth, {"baseline": truth, "kd": flipped}, {"seed": 0, **params})  # newer, other
+    monkeypatch.setenv("DVC_EXP_NAME", "mine-seed1")
+    log_predictions(isolated_env, truth, {"baseline": truth[:150] + flipped[150:], "kd": truth}, {"seed": 1, **params})
+    found = {"mine-seed0": {"baseline": 0.75, "kd": 1.0}, "mine-seed1": {"baseline": 0.75, "kd": 1.0}}
+    text = seeds.verdict(["mine-seed0", "mine-seed1"], [0, 1], found)  # mine-seed0 restored: no run of its own
+    assert "kd beats the baseline by 25.0" in text and "in 2 of 2 seeds" in text

@@ -294,7 +294,9 @@ class PreciseBatchNorm(pl.Callback):
         gpus = [device.index or 0] if device.type == "cuda" else []
         with torch.random.fork_rng(devices=gpus), torch.no_grad(), trainer.precision_plugin.forward_context():
             for batch in itertools.islice(trainer.train_dataloader, self.batches):
-                model(pl_module.training_batch([t.to(device) for t in batch])[0])
+                # the transfer hook alone: `batch_to_device` would also run `on_after_batch_transfer`,
+                # which outside training prepares val's un-augmented input
+                model(pl_module.training_batch(pl_module.transfer_batch_to_device(batch, device, 0))[0])
         for m, momentum in zip(layers, momenta, strict=True):
             m.momentum = momentum
         model.eval()

@@ -93,14 +93,29 @@ def table(results: dict[str, dict[str, float]], names: list[str], seeds: list[in
     return "\n".join(lines) + "\n"
 
 
-def verdict(names: list[str]) -> str:
+def verdict(names: list[str], seeds: list[int], results: dict[str, dict[str, float]]) -> str:
     """The verdict over these experiments' evaluate runs. A seed that DVC restored from its run cache ran no
-    stage, so it has no run here: the sentences count the seeds they pair ("in 2 of 2 seeds")."""
+    stage under its own name; its run is then the one that made those outputs (in the workspace or an earlier
+    experiment): the newest evaluate run of that seed whose test accuracies are the experiment's."""
     from pawprint import study
 
     client, runs = study.evaluate_runs()
-    lines = study.verdicts(client, [run for run in runs if run.data.tags.get("dvc_exp") in names])
+    chosen = []
+    for name, seed in zip(names, seeds):
+        own = [run for run in runs if run.data.tags.get("dvc_exp") == name]
+        chosen += own or [
+            run for run in runs if run.data.params.get("seed") == str(seed) and _made(run, results.get(name, {}))
+        ]
+    lines = study.verdicts(client, chosen)
     return "".join(f"\n- {line}" for line in lines) + ("\n" if lines else "")
+
+
+def _made(run, accuracies: dict[str, float]) -> bool:
+    """Whether this evaluate run wrote these accuracies (metrics/evaluate.json keeps 4 decimals)."""
+    logged = run.data.metrics
+    return bool(accuracies) and all(
+        round(logged.get(f"test/{model}/accuracy", -1.0), 4) == acc for model, acc in accuracies.items()
+    )
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -129,7 +144,7 @@ def main(argv: list[str] | None = None) -> None:
         minutes.append((time.time() - start) / 60)
         names.append(name)
     found = experiments()
-    text = table({name: found[name] for name in names}, names, args.seeds, minutes) + verdict(names)
+    text = table({name: found[name] for name in names}, names, args.seeds, minutes) + verdict(names, args.seeds, found)
     Path(f"reports/seeds{'-' + args.label if args.label else ''}.md").write_text(text)
     print(text)
 
