@@ -63,4 +63,4 @@ bench: $(STAMP)
 	@test -n "$(DATA)" || { echo "make bench needs DATA=<a folder of class folders>, e.g. path/to/PetImages"; exit 2; }
 	pawprint bench --data "$(DATA)"
 	pawprint bench --data "$(DATA)" --sizes 32 --students small_cnn mobilenet_v2 --stages train_baseline distill_cached evaluate \
-		--min-scale 1.0 --out reports/bench-32px.json    # the studies' students at CIFAR-10's size, flips only
+		--preset cifar10 --out reports/bench-32px.json    # the studies' students at CIFAR-10's size and augmentation

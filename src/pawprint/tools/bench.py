@@ -11,9 +11,11 @@ measured side by side in one run.
   normalised float tensors in memory, no augmentation, fp32, default layout, Adam at 1e-3, and the small CNN
   written layer by layer as the study's Keras code has it (conv, ReLU, pool, `nn.Dropout`).
 
-The three alternate within one child process per (stage, size), and each number is the median of several
-repetitions; the child's peak resident memory is reported for the stage. Also: the teacher's cost of
-caching K views (distillation), and the time of a `dvc repro` with nothing to do in this repository.
+Both training loops augment as the study `--preset` names does (default `petimages`: random resized crops and
+flips; `cifar10`: flips only). The three alternate within one child process per (stage, size), and each
+number is the median of several repetitions; the child's peak resident memory is reported for the stage.
+Also: the teacher's cost of caching K views (distillation), and the time of a `dvc repro` with nothing to do
+in this repository.
 """
 
 from __future__ import annotations
@@ -65,7 +67,7 @@ class _Timer:
 
 
 def _project(
-    stage: str, size: int, data, classes, batch: int, steps: int, warmup: int, student: str, min_scale: float
+    stage: str, size: int, data, classes, batch: int, steps: int, warmup: int, student: str, augmentation
 ) -> tuple[float, float]:
     """(a): images/s of the stage's own training step; for the cached distillation also the caching cost."""
     import numpy as np
@@ -89,7 +91,7 @@ def _project(
         inference.logits(model, images, size, batch)
         return len(images) / (time.perf_counter() - start), 0.0
     optim = config.OptimConfig(epochs=1, lr=1e-3)
-    augment = SupervisedAugment.of(config.AugmentConfig(min_scale=min_scale, hflip=True), size)
+    augment = SupervisedAugment.of(augmentation, size)
     cache_rate = 0.0
     if stage == "pretrain_simclr":
         module = SimCLR(models.build(student, n, size), config.SimCLRConfig(), size)
@@ -127,7 +129,7 @@ def _project(
 
 
 def _plain(
-    stage: str, size: int, data, classes, batch: int, steps: int, warmup: int, student: str, min_scale: float
+    stage: str, size: int, data, classes, batch: int, steps: int, warmup: int, student: str, augmentation
 ) -> float:
     """(b): the reference a PyTorch user would write first."""
     import torch
@@ -146,11 +148,14 @@ def _plain(
         transform = SimCLRTransform(input_size=size)
     elif stage == "evaluate":
         transform = T.Compose([T.Resize(size), T.CenterCrop(size), T.ToTensor(), norm])
-    elif min_scale < 1:
-        crop = T.RandomResizedCrop(size, (min_scale, 1.0))
-        transform = T.Compose([crop, T.RandomHorizontalFlip(), T.ToTensor(), norm])
-    else:  # flips only, as the project's flips-only path
-        transform = T.Compose([T.Resize(size), T.CenterCrop(size), T.RandomHorizontalFlip(), T.ToTensor(), norm])
+    else:  # the same augmentation as the project's, in torchvision's PIL transforms
+        a = augmentation
+        crop = (
+            [T.RandomResizedCrop(size, (a.min_scale, 1.0))] if a.min_scale < 1 else [T.Resize(size), T.CenterCrop(size)]
+        )
+        shift = [T.RandomCrop(size, padding=round(a.translate * size))] if a.translate else []
+        flip = [T.RandomHorizontalFlip()] if a.hflip else []
+        transform = T.Compose([*crop, *shift, *flip, T.ToTensor(), norm])
     folder = torchvision.datasets.ImageFolder(root, transform=transform, is_valid_file=lambda p: p in files)
     shuffle = stage != "evaluate"
     dl = torch.utils.data.DataLoader(folder, batch_size=batch, shuffle=shuffle, drop_last=shuffle)
@@ -283,7 +288,7 @@ def _child(
     batch: int,
     steps: int,
     repeats: int,
-    min_scale: float,
+    augmentation,
     queue,
 ) -> None:
     import torch
@@ -293,10 +298,10 @@ def _child(
     warmup = 2
     project, plain, ceiling, in_memory, cache = [], [], [], [], []
     for _ in range(repeats):  # alternated, so drifts in machine load hit all four alike
-        rate, cache_rate = _project(stage, size, data, classes, batch, steps, warmup, student, min_scale)
+        rate, cache_rate = _project(stage, size, data, classes, batch, steps, warmup, student, augmentation)
         project.append(rate)
         cache.append(cache_rate)
-        plain.append(_plain(stage, size, data, classes, batch, steps, warmup, student, min_scale))
+        plain.append(_plain(stage, size, data, classes, batch, steps, warmup, student, augmentation))
         ceiling.append(_ceiling(stage, size, classes, batch, steps, warmup, student))
         in_memory.append(_plain_in_memory(stage, size, data, classes, batch, steps, warmup, student))
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
@@ -313,6 +318,19 @@ def _child(
             "peak_rss_mb": round(peak_mb),
         }
     )
+
+
+def preset_augmentation(name: str):
+    """The supervised augmentation a study trains with (params.yaml's `augment` with the preset's `augment.*`
+    overrides), so the bench times the data path that study runs, not one of its own."""
+    import yaml
+
+    from pawprint.paths import repo_root
+    from pawprint.tools import presets
+
+    base = yaml.safe_load((repo_root() / "params.yaml").read_text())
+    overrides = {k: v for k, v in presets.load(name).overrides.items() if k.startswith("augment.")}
+    return presets.resolve(base, overrides).augment
 
 
 def noop_repro_seconds(repeats: int = 3) -> float | None:
@@ -364,17 +382,18 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--steps", type=int, default=6)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument(
-        "--min-scale", type=float, default=0.5, help="the crop's smallest area (1.0: flips only, the cifar10 preset's)"
+        "--preset", default="petimages", help="the study whose augmentation both training loops use (studies/*.yaml)"
     )
     parser.add_argument("--out", default="reports/bench.json")
     args = parser.parse_args(argv)
     if not Path(args.data).is_dir():
         raise SystemExit(f"error: {args.data}: no such folder; pass --data <folder of class folders>")
+    augmentation = preset_augmentation(args.preset)
     ctx = mp.get_context("spawn")
     rows = []
     for size, student, stage in itertools.product(args.sizes, args.students, args.stages):
         queue = ctx.Queue()
-        job = (stage, size, student, args.data, args.images, args.batch, args.steps, args.repeats, args.min_scale)
+        job = (stage, size, student, args.data, args.images, args.batch, args.steps, args.repeats, augmentation)
         proc = ctx.Process(target=_child, args=(*job, queue))
         proc.start()
         rows.append(queue.get())
