@@ -49,32 +49,30 @@ def test_comparison_says_whether_each_mean_is_within_one_std_of_the_reference():
     assert "vgg16" not in text  # trained on one side only
 
 
+TRUTH = ["cat", "dog"] * 100
+FLIPPED = ["dog", "cat"] * 100
+KD_WINS = {"baseline": TRUTH[:150] + FLIPPED[150:], "kd": TRUTH}  # KD right everywhere, the baseline on 3 of 4
+KD_LOSES = {"baseline": TRUTH, "kd": FLIPPED}
+PARAMS = {"unlabeled_size": 100, "data.source": "digits"}
+FOUND = {"mine-seed0": {"baseline": 0.75, "kd": 1.0}, "mine-seed1": {"baseline": 0.75, "kd": 1.0}}  # exp show
+
+
 def test_the_verdict_pairs_the_seeds_of_these_runs_only(isolated_env, monkeypatch):
-    truth = ["cat", "dog"] * 100
-    flipped = ["dog", "cat"] * 100
-    params = {"unlabeled_size": 100, "data.source": "digits"}
-    for seed in (0, 1):  # these runs: KD right everywhere, the baseline on 3 of 4 images
+    for seed in (0, 1):
         monkeypatch.setenv("DVC_EXP_NAME", f"mine-seed{seed}")
-        log_predictions(
-            isolated_env, truth, {"baseline": truth[:150] + flipped[150:], "kd": truth}, {"seed": seed, **params}
-        )
+        log_predictions(isolated_env, TRUTH, KD_WINS, {"seed": seed, **PARAMS})
     monkeypatch.setenv("DVC_EXP_NAME", "other-seed2")  # another label's run, where KD is wrong everywhere
-    log_predictions(isolated_env, truth, {"baseline": truth, "kd": flipped}, {"seed": 2, **params})
-    found = {"mine-seed0": {"baseline": 0.75, "kd": 1.0}, "mine-seed1": {"baseline": 0.75, "kd": 1.0}}
-    text = seeds.verdict(["mine-seed0", "mine-seed1"], [0, 1], found)
+    log_predictions(isolated_env, TRUTH, KD_LOSES, {"seed": 2, **PARAMS})
+    text = seeds.verdict(["mine-seed0", "mine-seed1"], [0, 1], FOUND)
     assert text.startswith("\n- digits, pool 100: kd beats the baseline by 25.0") and "in 2 of 2 seeds" in text
     assert seeds.verdict(["nothing-seed0"], [0], {"nothing-seed0": {"baseline": 0.5}}) == ""
 
 
 def test_a_seed_restored_from_the_run_cache_is_judged_by_the_run_that_made_its_outputs(isolated_env, monkeypatch):
-    truth = ["cat", "dog"] * 100
-    flipped = ["dog", "cat"] * 100
-    params = {"unlabeled_size": 100, "data.source": "digits"}
-    monkeypatch.setenv("DVC_EXP_NAME", "workspace")  # seed 0 ran in the workspace: KD right, baseline 3 of 4
-    log_predictions(isolated_env, truth, {"baseline": truth[:150] + flipped[150:], "kd": truth}, {"seed": 0, **params})
-    log_predictions(isolated_env, truth, {"baseline": truth, "kd": flipped}, {"seed": 0, **params})  # newer, other
+    monkeypatch.setenv("DVC_EXP_NAME", "workspace")  # seed 0 ran in the workspace
+    log_predictions(isolated_env, TRUTH, KD_WINS, {"seed": 0, **PARAMS})
+    log_predictions(isolated_env, TRUTH, KD_LOSES, {"seed": 0, **PARAMS})  # newer, other outputs
     monkeypatch.setenv("DVC_EXP_NAME", "mine-seed1")
-    log_predictions(isolated_env, truth, {"baseline": truth[:150] + flipped[150:], "kd": truth}, {"seed": 1, **params})
-    found = {"mine-seed0": {"baseline": 0.75, "kd": 1.0}, "mine-seed1": {"baseline": 0.75, "kd": 1.0}}
-    text = seeds.verdict(["mine-seed0", "mine-seed1"], [0, 1], found)  # mine-seed0 restored: no run of its own
+    log_predictions(isolated_env, TRUTH, KD_WINS, {"seed": 1, **PARAMS})
+    text = seeds.verdict(["mine-seed0", "mine-seed1"], [0, 1], FOUND)  # mine-seed0 restored: no run of its own
     assert "kd beats the baseline by 25.0" in text and "in 2 of 2 seeds" in text

@@ -323,14 +323,10 @@ def _child(
 def preset_augmentation(name: str):
     """The supervised augmentation a study trains with (params.yaml's `augment` with the preset's `augment.*`
     overrides), so the bench times the data path that study runs, not one of its own."""
-    import yaml
-
-    from pawprint.paths import repo_root
     from pawprint.tools import presets
 
-    base = yaml.safe_load((repo_root() / "params.yaml").read_text())
     overrides = {k: v for k, v in presets.load(name).overrides.items() if k.startswith("augment.")}
-    return presets.resolve(base, overrides).augment
+    return presets.resolve(presets.base_params(), overrides).augment
 
 
 def noop_repro_seconds(repeats: int = 3) -> float | None:

@@ -65,6 +65,11 @@ def load(name: str) -> Preset:
                   raw.get("needs", ""), raw.get("offline", ""))  # fmt: skip
 
 
+def base_params() -> dict[str, Any]:
+    """params.yaml as written: what a study's overrides apply to."""
+    return yaml.safe_load((repo_root() / "params.yaml").read_text())
+
+
 def parse_sets(items: list[str]) -> dict[str, Any]:
     """`KEY=VALUE` pairs, the value read as YAML, as DVC reads `-S`."""
     out = {}
@@ -106,7 +111,7 @@ def main(argv: list[str] | None = None) -> None:
         if not args.name:
             raise PawprintError(f"name a study: {', '.join(available())}")
         preset = load(args.name)
-        base = yaml.safe_load((repo_root() / "params.yaml").read_text())
+        base = base_params()
         points = preset.points(parse_sets(args.sets))
         for point in points:
             resolve(base, point)

@@ -94,18 +94,18 @@ def table(results: dict[str, dict[str, float]], names: list[str], seeds: list[in
 
 
 def verdict(names: list[str], seeds: list[int], results: dict[str, dict[str, float]]) -> str:
-    """The verdict over these experiments' evaluate runs. A seed that DVC restored from its run cache ran no
-    stage under its own name; its run is then the one that made those outputs (in the workspace or an earlier
-    experiment): the newest evaluate run of that seed whose test accuracies are the experiment's."""
+    """The verdict over the evaluate runs that made these experiments' outputs: of each experiment's seed, with
+    its test accuracies. That is its own run, or, for a seed DVC restored from its run cache (no stage ran
+    under its name), the run of the workspace or the earlier experiment whose outputs it restored."""
     from pawprint import study
 
     client, runs = study.evaluate_runs()
-    chosen = []
-    for name, seed in zip(names, seeds):
-        own = [run for run in runs if run.data.tags.get("dvc_exp") == name]
-        chosen += own or [
-            run for run in runs if run.data.params.get("seed") == str(seed) and _made(run, results.get(name, {}))
-        ]
+    chosen = [
+        run
+        for name, seed in zip(names, seeds)
+        for run in runs
+        if run.data.params.get("seed") == str(seed) and _made(run, results.get(name, {}))
+    ]
     lines = study.verdicts(client, chosen)
     return "".join(f"\n- {line}" for line in lines) + ("\n" if lines else "")
 
