@@ -1,16 +1,27 @@
 """Fixtures (helpers are in tests/helpers.py): an isolated MLflow store and repository root, a tiny pipeline
-repository, and one real `dvc repro` of it shared by every test that only reads it."""
+repository, and one real `dvc repro` of it shared by every test that only reads it; how many workers run the
+suite, and no process left behind by a test."""
 
 from __future__ import annotations
 
 import os
 import shutil
+import signal
+import warnings
 from pathlib import Path
 
 import pytest
 from filelock import FileLock
 
+from pawprint import cpus
 from tests.helpers import make_pipeline_repo, pipeline_env, run
+
+TAG = "PAWPRINT_TEST"  # the environment variable naming the test that started a process
+
+
+def pytest_xdist_auto_num_workers(config):
+    """`-n logical` / `-n auto`: one worker per CPU this run may use, a cgroup quota included (cpus.py)."""
+    return cpus.usable()
 
 
 def pytest_configure():
@@ -18,7 +29,39 @@ def pytest_configure():
     OpenMP thread per core spin at their barriers against each other, which slows both many times over."""
     workers = os.environ.get("PYTEST_XDIST_WORKER_COUNT")
     if workers:
-        os.environ.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // int(workers))))
+        os.environ.setdefault("OMP_NUM_THREADS", str(max(1, cpus.usable() // int(workers))))
+
+
+def tagged(tag: str) -> list[tuple[int, str]]:
+    """Every process (pid, command line) whose environment carries `tag`, daemons that left their session
+    included: the environment is inherited through every fork."""
+    marker = f"{TAG}={tag}".encode()
+    found = []
+    for proc in Path("/proc").glob("[0-9]*"):
+        try:
+            if int(proc.name) != os.getpid() and marker in (proc / "environ").read_bytes().split(b"\0"):
+                found.append((int(proc.name), (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode()))
+        except (OSError, ValueError):  # gone meanwhile, or not ours to read
+            pass
+    return found
+
+
+@pytest.fixture(autouse=True)
+def no_process_outlives_its_test(request, monkeypatch):
+    """Whatever a test starts is killed when the test ends, with a warning naming it: a DVC queue worker that
+    never leaves, or a server a failed test did not stop, would otherwise take CPU from every later test and
+    could hold CI open past its limit. Linux only (/proc); elsewhere nothing is found."""
+    tag = f"{os.getpid()}-{request.node.nodeid}"
+    monkeypatch.setenv(TAG, tag)
+    yield
+    left = tagged(tag)
+    for pid, _ in left:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    if left:
+        warnings.warn(f"killed what the test left running: {left}", stacklevel=1)
 
 
 def pytest_collection_modifyitems(items):

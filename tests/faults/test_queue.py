@@ -61,9 +61,9 @@ def test_two_parallel_queue_workers_share_the_mlflow_store(pipeline_repo):
     assert not (repo / "mlruns" / "mlflow.db").exists()
     # The study's grid syntax, up to the baseline: two workers, each with its split, training and MLflow runs.
     run(["dvc", "exp", "run", "--queue", "-S", "unlabeled_size=50,60", "train_baseline"], repo, env)
-    start_queue(repo, env, jobs=2)
     try:
-        status = finished_queue(repo, env, deadline=time.time() + 900)
+        start_queue(repo, env, jobs=2)
+        status = finished_queue(repo, env, deadline=time.time() + 600)
     finally:  # never leave a worker or a stage running behind the test
         run(["dvc", "queue", "stop", "--kill"], repo, env, check=False, timeout=120)
         kill_workers(repo)
