@@ -13,15 +13,14 @@ from pathlib import Path
 import pytest
 from filelock import FileLock
 
-from pawprint import cpus
-from tests.helpers import make_pipeline_repo, pipeline_env, run
+from tests.helpers import make_pipeline_repo, pipeline_env, run, usable_cpus
 
 TAG = "PAWPRINT_TEST"  # the environment variable naming the test that started a process
 
 
 def pytest_xdist_auto_num_workers(config):
-    """`-n logical` / `-n auto`: one worker per CPU this run may use, a cgroup quota included (cpus.py)."""
-    return cpus.usable()
+    """`-n logical` / `-n auto`: one worker per CPU this run may use, a cgroup quota included."""
+    return usable_cpus()
 
 
 def pytest_configure():
@@ -29,7 +28,7 @@ def pytest_configure():
     OpenMP thread per core spin at their barriers against each other, which slows both many times over."""
     workers = os.environ.get("PYTEST_XDIST_WORKER_COUNT")
     if workers:
-        os.environ.setdefault("OMP_NUM_THREADS", str(max(1, cpus.usable() // int(workers))))
+        os.environ.setdefault("OMP_NUM_THREADS", str(max(1, usable_cpus() // int(workers))))
 
 
 def tagged(tag: str) -> list[tuple[int, str]]:

@@ -1,9 +1,10 @@
 """What tests share besides fixtures: the tiny params, a throw-away git + DVC repository holding this project's
-pipeline, and running a command with a deadline."""
+pipeline, running a command with a deadline, and how many CPUs the suite may use."""
 
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 import shutil
 import signal
@@ -29,6 +30,34 @@ TINY = {
     "ssl_teacher": {"pretrain_epochs": 1, "epochs": 1},
     "distill": {"epochs": 1},
 }
+
+
+# cgroup v2 keeps the CPU quota in one file ("max 100000" when unlimited); v1 in two.
+CGROUP_V2 = Path("/sys/fs/cgroup/cpu.max")
+CGROUP_V1 = (Path("/sys/fs/cgroup/cpu/cpu.cfs_quota_us"), Path("/sys/fs/cgroup/cpu/cpu.cfs_period_us"))
+
+
+def cpu_quota(v2: Path = CGROUP_V2, v1: tuple[Path, Path] = CGROUP_V1) -> int | None:
+    """The cgroup CPU quota in whole CPUs (rounded up), or None where there is none."""
+    try:
+        if v2.exists():
+            limit, period = v2.read_text().split()[:2]
+            return None if limit == "max" else max(1, math.ceil(int(limit) / int(period)))
+        limit, period = (int(p.read_text()) for p in v1)
+    except (OSError, ValueError):
+        return None
+    return None if limit <= 0 else max(1, math.ceil(limit / period))
+
+
+def usable_cpus() -> int:
+    """The CPUs the suite may run on: its affinity, capped by a cgroup quota. `os.cpu_count()`, and OpenMP's
+    default thread count, see every core of the host: on a CI runner limited to two CPUs of a larger one, a
+    thread per host core in each worker's stages would spin against the kernel's throttling."""
+    try:
+        cpus = len(os.sched_getaffinity(0))
+    except AttributeError:  # macOS, Windows: no affinity call
+        cpus = os.cpu_count() or 1
+    return min(cpus, cpu_quota() or cpus)
 
 
 def merge(base: dict, override: dict) -> dict:

@@ -12,9 +12,8 @@ from tests.helpers import ROOT
 
 LIB = ROOT / "src" / "pawprint"
 # Modules that cannot change a result, so no stage lists them: params parsing, the MLflow run and its Lightning
-# logger, where files live and how they are written, progress lines, the error type, how many threads run the
-# work. The one list of them.
-INFRASTRUCTURE = {"config.py", "tracking.py", "run_logger.py", "paths.py", "progress.py", "errors.py", "cpus.py"}
+# logger, where files live and how they are written, progress lines, the error type. The one list of them.
+INFRASTRUCTURE = {"config.py", "tracking.py", "run_logger.py", "paths.py", "progress.py", "errors.py"}
 
 
 def module_file(name: str) -> Path | None:

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from pawprint import config, cpus
+from pawprint import config
 from pawprint.errors import PawprintError
 from pawprint.paths import atomic_path
 
@@ -27,7 +27,6 @@ def main(fn: Callable[[config.Params], None]) -> Callable[[], None]:
         os.environ.setdefault("DVC_NO_ANALYTICS", "1")
         try:
             params = config.load(os.environ.get("PAWPRINT_PARAMS", "params.yaml"))
-            fit_threads()
             seed_all(params.seed)
             fn(params)
         except PawprintError as exc:
@@ -35,14 +34,6 @@ def main(fn: Callable[[config.Params], None]) -> Callable[[], None]:
             sys.exit(2)
 
     return wrapper
-
-
-def fit_threads() -> None:
-    """One PyTorch thread per CPU this process may use (`cpus.py` says why), unless OMP_NUM_THREADS chose."""
-    import torch
-
-    if "OMP_NUM_THREADS" not in os.environ:
-        torch.set_num_threads(min(torch.get_num_threads(), cpus.usable()))
 
 
 def seed_all(seed: int) -> None:

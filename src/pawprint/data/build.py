@@ -9,12 +9,12 @@ import csv
 import dataclasses
 import hashlib
 import json
+import os
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import numpy as np
 
-from pawprint import cpus
 from pawprint.data.images import UnusableImage, load_rgb, square
 from pawprint.data.splits import SPLITS, SplitSizes, draw
 from pawprint.errors import PawprintError
@@ -47,7 +47,7 @@ def _decode(args: tuple[Path, int]) -> np.ndarray | str:
 
 def decode_all(files: list[Path], size: int) -> list[np.ndarray | str]:
     """Each file as a (3, size, size) array, or the reason it was dropped; both cores share the work."""
-    workers = min(cpus.usable(), 8)
+    workers = min(os.cpu_count() or 1, 8)
     jobs = [(f, size) for f in files]
     if workers == 1 or len(files) < 256:
         return list(track(map(_decode, jobs), len(jobs), "decoding"))
