@@ -30,6 +30,7 @@ def test_make_ui_listens_on_loopback_only(tmp_path):
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
+    make = psutil.Process(proc.pid)
     try:
         deadline = time.time() + 120
         while time.time() < deadline:
@@ -41,7 +42,7 @@ def test_make_ui_listens_on_loopback_only(tmp_path):
                 time.sleep(0.5)
         else:
             pytest.fail("the MLflow UI did not answer on 127.0.0.1")
-        tree = [psutil.Process(proc.pid), *psutil.Process(proc.pid).children(recursive=True)]
+        tree = [make, *make.children(recursive=True)]
         listening = {
             c.laddr.ip
             for p in tree
@@ -49,6 +50,9 @@ def test_make_ui_listens_on_loopback_only(tmp_path):
             if c.status == psutil.CONN_LISTEN and c.laddr.port == port
         }
         assert listening == {"127.0.0.1"}
-    finally:
+    finally:  # the server and its uvicorn worker stop after make itself: wait for all of them
+        tree = [make, *make.children(recursive=True)]
         os.killpg(proc.pid, signal.SIGTERM)
+        for left in psutil.wait_procs(tree, timeout=30)[1]:
+            left.kill()
         proc.wait(timeout=30)
