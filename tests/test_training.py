@@ -197,12 +197,11 @@ class Scripted(torch.nn.Module):
         return p.log() + 0 * self.bias
 
 
-@pytest.mark.parametrize("collapsed, kept", [({1, 3}, 2), ({1, 2, 3}, 1)])
-def test_the_kept_epoch_is_never_a_one_class_predictor_when_another_learned(isolated_env, collapsed, kept):
+def _scripted_fit(env, collapsed: set[int], train, epochs: int = 3):
     import pytorch_lightning as pl
 
     from pawprint.augment import SupervisedAugment
-    from pawprint.config import OptimConfig, TrainConfig
+    from pawprint.config import OptimConfig
     from pawprint.data.loaders import ArrayDataset, loader
     from pawprint.training import Module, fit
 
@@ -212,15 +211,35 @@ def test_the_kept_epoch_is_never_a_one_class_predictor_when_another_learned(isol
 
     labels = np.arange(40) % 2
     data = ArrayDataset(np.repeat(labels * 255, 3 * 20 * 20).reshape(40, 3, 20, 20).astype(np.uint8), labels)
-    module = Module(Scripted(collapsed), SupervisedAugment(16), 16, OptimConfig(epochs=3))
-    result = fit(
-        module, loader(data, 10, train=True), loader(data, 10, train=False), stage="train_baseline", max_epochs=3,
-        train=TrainConfig(min_epochs=3, patience=5, resume=False), plots_csv=isolated_env / "plots.csv", key="k",
-        callbacks=(Epoch(),),
+    module = Module(Scripted(collapsed), SupervisedAugment(16), 16, OptimConfig(epochs=epochs))
+    return fit(
+        module, loader(data, 10, train=True), loader(data, 10, train=False), stage="train_baseline",
+        max_epochs=epochs, train=train, plots_csv=env / "plots.csv", key="k", callbacks=(Epoch(),),
     )  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "keep, collapsed, kept", [("best", {1, 3}, 2), ("best", {1, 2, 3}, 1), ("last", {1, 3}, 2), ("last", {1, 2, 3}, 3)]
+)
+def test_the_kept_epoch_is_never_a_one_class_predictor_when_another_learned(isolated_env, keep, collapsed, kept):
+    from pawprint.config import TrainConfig
+
+    result = _scripted_fit(isolated_env, collapsed, TrainConfig(min_epochs=3, patience=5, resume=False, keep=keep))
     losses = [row["val/loss"] for row in result.history]
     assert losses[0] == pytest.approx(0.714, abs=1e-3) and min(losses) == losses[0]  # val/loss alone: epoch 1
     assert result.best_epoch == kept
+
+
+@pytest.mark.parametrize("keep, epochs_run, kept", [("best", 2, 2), ("last", 4, 4)])
+def test_keeping_the_last_epoch_runs_the_schedule_to_its_end(isolated_env, keep, epochs_run, kept):
+    """Epoch 1 has the lowest val loss and every later one is worse: `best` stops once patience (1) runs out,
+    after epoch 2, and keeps epoch 2 (epoch 1 predicts one class); `last` ignores early stopping and keeps the
+    schedule's last epoch."""
+    from pawprint.config import TrainConfig
+
+    train = TrainConfig(min_epochs=1, patience=1, resume=False, keep=keep)
+    result = _scripted_fit(isolated_env, {1}, train, epochs=4)
+    assert (result.epochs_run, result.best_epoch) == (epochs_run, kept)
 
 
 def test_precise_bn_averages_the_training_batches_statistics_and_keeps_frozen_layers(tmp_path):

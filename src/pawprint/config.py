@@ -78,6 +78,12 @@ class TrainConfig:
     precision: str = one_of("auto", *PRECISIONS)
     resume: bool = True
     monitor: str = one_of("val/loss", "val/loss", "val/accuracy")
+    # Which epoch's weights a supervised or distilled stage keeps. best: the best `monitor` epoch, with early
+    # stopping after `min_epochs`. last: the schedule run to its end and its last epoch kept, because a val
+    # split of a hundred images is one point an image, too coarse to tell epochs of one run apart. Either way
+    # an epoch that predicts one class is kept only if every epoch does. SimCLR pretraining always keeps its
+    # lowest val loss.
+    keep: str = one_of("best", "best", "last")
     # cosine: the learning rate annealed per epoch from `lr`; onecycle: warmed up to `lr` over the first 15% of
     # steps, then annealed per step (torch's OneCycleLR), which trains a small network further in few epochs.
     schedule: str = one_of("cosine", "cosine", "onecycle")

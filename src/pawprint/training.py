@@ -54,7 +54,7 @@ from pawprint.verdict import ONE_CLASS_SHARE
 
 MONITOR = "val/loss"
 MODES = {"val/loss": "min", "val/accuracy": "max"}
-SELECT = "select/score"  # what the kept epoch is chosen by: `train.monitor`, every collapsed epoch ranked last
+SELECT = "select/score"  # what the kept epoch is chosen by (`train.keep`), every collapsed epoch ranked last
 COLLAPSED = 1e6  # added to a collapsed epoch's score: above any loss a learning epoch has
 
 
@@ -70,6 +70,7 @@ class Module(pl.LightningModule):
         self.image_size = image_size
         self.optim = optim
         self.monitor = MONITOR  # what `fit` keeps the best epoch by (train.monitor)
+        self.keep = "best"  # train.keep, set by `fit`
         self.schedule = "cosine"  # the learning-rate schedule (train.schedule), set by `fit`
         self._val_stats: torch.Tensor | None = None
         self._train_stats: torch.Tensor | None = None
@@ -137,10 +138,11 @@ class Module(pl.LightningModule):
         self._val_stats = None
 
     def on_validation_epoch_end(self) -> None:
-        """The epoch's training means (validation ends each training epoch), and its selection score: its
-        `train.monitor` value (lower is better), plus `COLLAPSED` when it gives one class to more than
-        `verdict.ONE_CLASS_SHARE` of val. A network from scratch often reaches its lowest early val loss by
-        predicting the majority class; such an epoch is kept only if every epoch is."""
+        """The epoch's training means (validation ends each training epoch), and its selection score (lower is
+        better): its `train.monitor` value, or minus its epoch number with `train.keep` = last, plus
+        `COLLAPSED` when it gives one class to more than `verdict.ONE_CLASS_SHARE` of val. A network from
+        scratch often reaches its lowest early val loss by predicting the majority class; such an epoch is kept
+        only if every epoch is."""
         if self._train_stats is not None:
             loss_sum, n, correct, labeled = self.trainer.strategy.reduce(self._train_stats, reduce_op="sum")
             self.log("train/loss", loss_sum / n, prog_bar=True)
@@ -150,7 +152,10 @@ class Module(pl.LightningModule):
             return
         stats = self.trainer.strategy.reduce(self._val_stats, reduce_op="sum")  # every process's shard of val
         loss, accuracy, n, counts = stats[0] / stats[2], stats[1] / stats[2], stats[2], stats[3:]
-        score = loss if self.monitor == MONITOR else -accuracy
+        if self.keep == "last":
+            score = loss.new_tensor(-float(self.current_epoch))
+        else:
+            score = loss if self.monitor == MONITOR else -accuracy
         self.log(SELECT, score + COLLAPSED * float(counts.max() > ONE_CLASS_SHARE * n))
 
     def configure_optimizers(self):
@@ -409,7 +414,8 @@ def fit(
     callbacks: tuple = (),
     loggers: Sequence[Logger] = (),
 ) -> FitResult | None:
-    """Train to early stop, then load the best epoch's weights into `module`.
+    """Train to early stop (to the schedule's end with `train.keep` = last), then load the kept epoch's weights
+    into `module`.
 
     Under DDP only rank 0 gets a result (and the best weights, and writes the plots CSV); the others get None.
     """
@@ -419,6 +425,7 @@ def fit(
         monitor = train.monitor if module.has_accuracy else MONITOR
         mode = MODES[monitor]
         module.monitor = monitor
+        module.keep = train.keep
         module.schedule = train.schedule
         select, select_mode = (SELECT, "min") if module.has_accuracy else (monitor, mode)
         # Saved at the end of the training epoch, after EpochLog has put that epoch's row in its state.
@@ -426,6 +433,8 @@ def fit(
             dirpath=ckpt_dir, filename="best", monitor=select, mode=select_mode, save_last=True,
             save_on_train_epoch_end=True,
         )  # fmt: skip
+        stops = train.keep == "best" or not module.has_accuracy  # `last` runs the schedule to its end
+        early_stopping = [PatientEarlyStopping(train.min_epochs, monitor, patience=train.patience, mode=mode)] * stops
         # Lightning's bar on a terminal; in a log (DVC's captured output, CI) one line an epoch instead, and no
         # refresh thread taking the CPU from training.
         on_terminal = sys.stderr.isatty()
@@ -440,7 +449,7 @@ def fit(
             plugins=[AtomicCheckpointIO()],
             callbacks=[
                 best,
-                PatientEarlyStopping(train.min_epochs, monitor, patience=train.patience, mode=mode),
+                *early_stopping,
                 log,
                 RngState(),
                 *([PreciseBatchNorm()] if train.precise_bn and module.has_accuracy else []),
