@@ -33,6 +33,7 @@ def _predict(args: argparse.Namespace) -> None:
 TOOLS = {  # command: (module under pawprint.tools, summary)
     "study": ("presets", "a study of studies/NAME.yaml (cats-vs-dogs, cifar10, ...) as DVC experiments"),
     "seeds": ("seeds", "the pipeline under several seeds as DVC experiments, and each method's mean (make seeds)"),
+    "holdout": ("holdout", "the models of `seeds` runs scored on the images no split holds: recipes chosen off test"),
     "bench": ("bench", "images per second of every stage against a plain PyTorch loop (make bench)"),
     "precision": ("precision", "every trained model on the test split at fp32 and at bf16: what bf16 costs"),
 }
