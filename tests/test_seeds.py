@@ -76,3 +76,28 @@ def test_a_seed_restored_from_the_run_cache_is_judged_by_the_run_that_made_its_o
     log_predictions(isolated_env, TRUTH, KD_WINS, {"seed": 1, **PARAMS})
     text = seeds.verdict(["mine-seed0", "mine-seed1"], [0, 1], FOUND)  # mine-seed0 restored: no run of its own
     assert "kd beats the baseline by 25.0" in text and "in 2 of 2 seeds" in text
+
+
+def test_compare_pairs_each_model_with_itself_under_the_other_label_on_the_same_test_images(isolated_env, monkeypatch):
+    """`--compare A B`: per model, McNemar of A's predictions against B's, seed by seed, each seed's run found
+    by its accuracies (so a seed restored from the run cache counts too); a model only one side has is left out."""
+    a_runs = {"kd": TRUTH, "baseline": TRUTH[:150] + FLIPPED[150:]}  # in A, KD right everywhere
+    b_runs = {"kd": TRUTH[:150] + FLIPPED[150:], "baseline": TRUTH[:150] + FLIPPED[150:], "vgg16": TRUTH}
+    found = {}
+    for label, models in (("fast", a_runs), ("ref", b_runs)):
+        for seed in (0, 1):
+            name = f"{label}-seed{seed}-1206-00000{seed}"
+            monkeypatch.setenv("DVC_EXP_NAME", name)
+            log_predictions(isolated_env, TRUTH, models, {"seed": seed, **PARAMS})
+            found[name] = {m: sum(p == t for p, t in zip(pred, TRUTH)) / len(TRUTH) for m, pred in models.items()}
+    names_a = ["fast-seed0-1206-000000", "fast-seed1-1206-000001"]
+    names_b = ["ref-seed0-1206-000000", "ref-seed1-1206-000001"]
+    paired = seeds.paired_tests("ref", names_a, names_b, found)
+    assert set(paired) == {"kd", "baseline"}  # vgg16 is only in ref
+    assert paired["kd"].startswith("kd beats ref by 25.0 ± 0.0 points, in 2 of 2 seeds (p = ")
+    assert paired["baseline"] == (
+        "baseline: no difference from ref beyond seed noise (+0.0 ± 0.0 points, better in 0 of 2 seeds, p = 1)."
+    )
+    text = seeds.comparison("fast", [found[n] for n in names_a], "ref", [found[n] for n in names_b], paired)
+    assert "| paired test (McNemar, seeds pooled) |" in text.splitlines()[0]
+    assert f"| kd | 1.000 ± 0.000 | 0.750 ± 0.000 | +0.250 | **no** | {paired['kd']} |" in text

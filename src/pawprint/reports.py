@@ -162,7 +162,7 @@ def comparison(models: dict[str, dict], published: dict | None = None) -> Table:
         rows.append([r["method"], name, pool, *metrics[:1], *theirs, *metrics[1:], t["best_epoch"], t["epochs"],
                      f"{t['wall_time_s']:.0f}", note])  # fmt: skip
     header = [*header[:4], *(["published %"] if published else []), *header[4:]]
-    return [*header, "epochs to best", "epochs run", "wall time s", "note"], rows
+    return [*header, "epoch kept", "epochs run", "wall time s", "note"], rows
 
 
 def against_baseline(models: dict[str, dict], predictions: dict[str, list[dict]], classes: list[str]) -> Table:

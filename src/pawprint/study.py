@@ -75,7 +75,7 @@ def markdown(cells: list[Cell]) -> str:
         means = {cls: {k: statistics.mean(v) for k in reports.PER_CLASS if (v := c.metrics.get(f"class/{cls}/{k}"))}
                  for cls in classes}  # fmt: skip
         per_class.append([c.model, pool, *(reports.per_class_cell(means[cls]) for cls in classes)])
-    header = ["data", "method", "model", "unlabeled", "runs", "accuracy %", "macro F1 %", "epochs to best"]
+    header = ["data", "method", "model", "unlabeled", "runs", "accuracy %", "macro F1 %", "epoch kept"]
     lines = ["# pawprint study: test results over runs (mean ± standard deviation)", ""]
     lines += reports.table([*header, "wall time s"], rows)
     lines += ["", "## Per class, mean over runs (precision / recall / F1 / accuracy, %)", ""]
@@ -101,7 +101,7 @@ def accuracy_vs_unlabeled_png(cells: list[Cell], path: Path) -> None:
     reports._save(fig, path)
 
 
-def _predictions(client, run) -> dict[str, tuple[list[str], list[str]]] | None:
+def predictions(client, run) -> dict[str, tuple[list[str], list[str]]] | None:
     """model -> (actual, predicted) class names of one evaluate run, from its `predictions` artifacts."""
     import json
     import tempfile
@@ -130,7 +130,7 @@ def verdicts(client, runs, baseline: str = "baseline") -> list[str]:
         groups[key][p.get("seed", "?")] = run
     lines = []
     for (source, pool, _), by_seed in sorted(groups.items(), key=lambda kv: kv[0][:2]):
-        seeds = [pr for pr in (_predictions(client, r) for r in by_seed.values()) if pr and baseline in pr]
+        seeds = [pr for pr in (predictions(client, r) for r in by_seed.values()) if pr and baseline in pr]
         if not seeds:
             continue
         classes = sorted({c for pr in seeds for pair in pr.values() for names in pair for c in names})

@@ -25,6 +25,8 @@ import subprocess
 import time
 from pathlib import Path
 
+import numpy as np
+
 SUFFIX = ".accuracy"
 
 
@@ -62,20 +64,69 @@ def newest_per_seed(label: str, names) -> list[str]:
     return [newest[seed][1] for seed in sorted(newest)]
 
 
-def comparison(label_a: str, a: list[dict[str, float]], label_b: str, b: list[dict[str, float]]) -> str:
+def comparison(
+    label_a: str,
+    a: list[dict[str, float]],
+    label_b: str,
+    b: list[dict[str, float]],
+    paired: dict[str, str] | None = None,
+) -> str:
+    """Each model's mean under A beside B's, whether it lies within one seed-to-seed std of B's, and, where
+    `paired` has it, the paired test of the two on the same test images (`paired_tests`)."""
+
     def cell(accs: list[float]) -> str:
         return f"{statistics.mean(accs):.3f} ± {statistics.stdev(accs):.3f}"
 
+    paired = paired or {}
+    test = " paired test (McNemar, seeds pooled) |" if paired else ""
     lines = [
-        f"| model | {label_a} mean ± std | {label_b} mean ± std | difference | within one std of {label_b} |",
-        "|---|---|---|---|---|",
+        f"| model | {label_a} mean ± std | {label_b} mean ± std | difference | within one std of {label_b} |{test}",
+        "|---|---|---|---|---|" + ("---|" if paired else ""),
     ]
     for model in [m for m in a[0] if m in b[0]]:  # a model only one side trained is not compared
         accs_a, accs_b = [r[model] for r in a], [r[model] for r in b]
         diff = statistics.mean(accs_a) - statistics.mean(accs_b)
         within = "yes" if abs(diff) <= statistics.stdev(accs_b) else "**no**"
-        lines.append(f"| {model} | {cell(accs_a)} | {cell(accs_b)} | {diff:+.3f} | {within} |")
+        extra = f" {paired.get(model, '-')} |" if paired else ""
+        lines.append(f"| {model} | {cell(accs_a)} | {cell(accs_b)} | {diff:+.3f} | {within} |{extra}")
     return "\n".join(lines) + f"\n\n{len(a)} seeds of {label_a}, {len(b)} of {label_b}; sample standard deviations.\n"
+
+
+def seed_of(name: str) -> int:
+    return int(re.search(r"seed(\d+)-\d{4}-\d{6}$", name)[1])
+
+
+def _made_by(runs, seed: int, accuracies: dict[str, float]) -> list:
+    """The evaluate runs that wrote this experiment's accuracies: its own, or, for a seed DVC restored from its
+    run cache (no stage ran under its name), the run whose outputs it restored."""
+    return [run for run in runs if run.data.params.get("seed") == str(seed) and _made(run, accuracies)]
+
+
+def paired_tests(label_b: str, names_a: list[str], names_b: list[str], found: dict[str, dict[str, float]]) -> dict:
+    """model -> the sentence of McNemar's exact test of A's predictions against B's, seed by seed on the same
+    test images, the discordant images of every seed pooled (`verdict.compare`, B in the baseline's place)."""
+    from pawprint import study, verdict
+
+    client, runs = study.evaluate_runs()
+    by_seed = {}
+    for name in [*names_a, *names_b]:
+        made = _made_by(runs, seed_of(name), found.get(name, {}))
+        if made:
+            by_seed.setdefault(seed_of(name), []).append(study.predictions(client, made[0]))
+    pairs = [(a, b) for a, b in (v for v in by_seed.values() if len(v) == 2) if a and b]
+    if not pairs:
+        return {}
+    classes = sorted({c for pair in pairs for preds in pair for truth, _ in preds.values() for c in truth})
+    index = {c: i for i, c in enumerate(classes)}
+
+    def codes(names: list[str]) -> np.ndarray:
+        return np.array([index[c] for c in names])
+
+    out = {}
+    for model in [m for m in pairs[0][0] if all(m in a and m in b and a[m][0] == b[m][0] for a, b in pairs)]:
+        seeds = [verdict.Seed(codes(a[model][0]), codes(a[model][1]), codes(b[model][1])) for a, b in pairs]
+        out[model] = verdict.compare(model, seeds, len(classes), baseline=label_b).sentence(baseline=label_b)
+    return out
 
 
 def table(results: dict[str, dict[str, float]], names: list[str], seeds: list[int], minutes: list[float]) -> str:
@@ -100,12 +151,7 @@ def verdict(names: list[str], seeds: list[int], results: dict[str, dict[str, flo
     from pawprint import study
 
     client, runs = study.evaluate_runs()
-    chosen = [
-        run
-        for name, seed in zip(names, seeds)
-        for run in runs
-        if run.data.params.get("seed") == str(seed) and _made(run, results.get(name, {}))
-    ]
+    chosen = [run for name, seed in zip(names, seeds) for run in _made_by(runs, seed, results.get(name, {}))]
     lines = study.verdicts(client, chosen)
     return "".join(f"\n- {line}" for line in lines) + ("\n" if lines else "")
 
@@ -129,9 +175,11 @@ def main(argv: list[str] | None = None) -> None:
     Path("reports").mkdir(exist_ok=True)
     if args.compare:
         found = experiments()
-        a, b = ([found[name] for name in newest_per_seed(label, found)] for label in args.compare)
-        text = comparison(args.compare[0], a, args.compare[1], b)
-        Path(f"reports/seeds-{args.compare[0]}-vs-{args.compare[1]}.md").write_text(text)
+        label_a, label_b = args.compare
+        names_a, names_b = (newest_per_seed(label, found) for label in args.compare)
+        paired = paired_tests(label_b, names_a, names_b, found)
+        text = comparison(label_a, [found[n] for n in names_a], label_b, [found[n] for n in names_b], paired)
+        Path(f"reports/seeds-{label_a}-vs-{label_b}.md").write_text(text)
         print(text)
         return
     stamp = time.strftime("%m%d-%H%M%S")
