@@ -11,6 +11,8 @@ from pawprint.errors import PawprintError
 from pawprint.tools import holdout
 from tests.helpers import copy_repo, run
 
+pytestmark = pytest.mark.slow
+
 
 def test_holdout_scores_each_seeds_own_checkpoints_on_the_images_no_split_holds(reproduced, tmp_path, monkeypatch):
     repo = copy_repo(reproduced[0], tmp_path / "repo")

@@ -10,8 +10,8 @@ speed levers), and `--label` names the table (`reports/seeds-<label>.md`); `--ta
 that stage (`--target evaluate`: every model and its test metrics, without the export and report stages, which
 add minutes per seed and no accuracy). `--compare A B` then sets two labels side by side
 (`reports/seeds-A-vs-B.md`, each seed's newest run of each label): whether each model's mean under A lies within
-one seed-to-seed standard deviation of its mean under B, the test that a speed lever (A) costs no accuracy
-against its reference (B).
+one seed-to-seed standard deviation of its mean under B, and McNemar's exact test of the model under A against
+itself under B on the same test images: whether a speed lever (A) costs accuracy against its reference (B).
 """
 
 from __future__ import annotations
