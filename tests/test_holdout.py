@@ -32,7 +32,9 @@ def test_holdout_scores_each_seeds_own_checkpoints_on_the_images_no_split_holds(
     assert len(names) == 24 and not names & in_splits
     assert len(names) + len(in_splits) == len(scan(repo / "data/raw")[0])
 
-    found = holdout.checkpoints(head, holdout.SPLITS_DIR)
+    from dvc.repo import Repo
+
+    found = holdout.checkpoints(head, holdout.SPLITS_DIR, Repo(".").cache.local.oid_to_path)
     assert set(found) >= {"baseline", "kd", "resnet50"}
     assert all(found[m].read_bytes() == (repo / "models/students" / f"{m}.pt").read_bytes() for m in ("baseline", "kd"))
 

@@ -15,6 +15,7 @@ import csv
 import hashlib
 import statistics
 import subprocess
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -27,7 +28,6 @@ from pawprint.paths import SPLITS_DIR
 from pawprint.tools.seeds import newest_per_seed
 
 RAW = Path("data/raw")
-CACHE = Path(".dvc/cache/files/md5")
 MODEL_DIRS = ("models/students/", "models/teachers/")
 
 
@@ -50,9 +50,9 @@ def experiment_revs() -> dict[str, str]:
     return {ref.rsplit("/", 1)[-1]: sha for sha, ref in (line.split(" ", 1) for line in out.splitlines())}
 
 
-def checkpoints(rev: str, splits: Path) -> dict[str, Path]:
-    """Model name -> its checkpoint in the DVC cache, for the experiment at `rev`; refuses one whose splits
-    differ from those in `splits`."""
+def checkpoints(rev: str, splits: Path, cache: Callable[[str], str]) -> dict[str, Path]:
+    """Model name -> its checkpoint in the DVC cache (`cache`: a file's md5 -> its path there), for the
+    experiment at `rev`; refuses one whose splits differ from those in `splits`."""
     lock = yaml.safe_load(subprocess.run(["git", "show", f"{rev}:dvc.lock"], capture_output=True, text=True,
                                          check=True).stdout)  # fmt: skip
     found = {}
@@ -67,7 +67,7 @@ def checkpoints(rev: str, splits: Path) -> dict[str, Path]:
                         "the params that experiment used, or compare experiments of the workspace's split"
                     )
             elif path.startswith(MODEL_DIRS) and path.endswith(".pt"):
-                found[Path(path).stem] = CACHE / md5[:2] / md5[2:]
+                found[Path(path).stem] = Path(cache(md5))
     missing = [str(p) for p in found.values() if not p.exists()]
     if missing:
         raise PawprintError(f"experiment {rev[:7]}: {missing[0]} is not in the DVC cache; `dvc pull` it first")
@@ -115,10 +115,13 @@ def main(argv: list[str] | None = None) -> None:
     files = leftover(RAW, SPLITS_DIR)
     if not files:
         raise SystemExit("every image is in a split: no images are left to score on (lower unlabeled_size)")
+    from dvc.repo import Repo
+
+    cache = Repo(".").cache.local.oid_to_path  # wherever `dvc cache dir` put it
     revs, decoded = experiment_revs(), {}
     per_label = {
         label: [
-            {name: accuracy(path, files, decoded) for name, path in checkpoints(revs[exp], SPLITS_DIR).items()}
+            {name: accuracy(path, files, decoded) for name, path in checkpoints(revs[exp], SPLITS_DIR, cache).items()}
             for exp in newest_per_seed(label, revs)
         ]
         for label in args.labels

@@ -108,12 +108,14 @@ def paired_tests(label_b: str, names_a: list[str], names_b: list[str], found: di
     from pawprint import study, verdict
 
     client, runs = study.evaluate_runs()
-    by_seed = {}
-    for name in [*names_a, *names_b]:
+
+    def predictions(name: str):
         made = _made_by(runs, seed_of(name), found.get(name, {}))
-        if made:
-            by_seed.setdefault(seed_of(name), []).append(study.predictions(client, made[0]))
-    pairs = [(a, b) for a, b in (v for v in by_seed.values() if len(v) == 2) if a and b]
+        return study.predictions(client, made[0]) if made else None
+
+    b_of = {seed_of(name): name for name in names_b}
+    pairs = [(predictions(a), predictions(b_of[seed_of(a)])) for a in names_a if seed_of(a) in b_of]
+    pairs = [(a, b) for a, b in pairs if a and b]
     if not pairs:
         return {}
     classes = sorted({c for pair in pairs for preds in pair for truth, _ in preds.values() for c in truth})
