@@ -118,11 +118,23 @@ def predictions(client, run) -> dict[str, tuple[list[str], list[str]]] | None:
         return out
 
 
+def paired_verdict(model: str, seeds: list[tuple], baseline: str = "baseline"):
+    """`verdict.compare` of `model` against `baseline` from each seed's class names on its test images (the
+    truth, the baseline's predictions, the model's): the names become one index shared by every seed."""
+    from pawprint import verdict
+
+    classes = sorted({c for names in seeds for seq in names for c in seq})
+    index = {c: i for i, c in enumerate(classes)}
+    paired = [
+        verdict.Seed(*(np.array([index[c] for c in seq]) for seq in (truth, model_pred, base_pred)))
+        for truth, base_pred, model_pred in seeds
+    ]
+    return verdict.compare(model, paired, len(classes), baseline=baseline)
+
+
 def verdicts(client, runs, baseline: str = "baseline") -> list[str]:
     """One sentence per model and pool size: that model against the baseline over the seeds, each seed's
     newest run, only runs on the same test images (the same data fingerprint) together."""
-    from pawprint import verdict
-
     groups: dict[tuple, dict[str, Any]] = defaultdict(dict)
     for run in sorted(runs, key=lambda r: r.info.start_time):
         p = run.data.params
@@ -133,15 +145,8 @@ def verdicts(client, runs, baseline: str = "baseline") -> list[str]:
         seeds = [pr for pr in (predictions(client, r) for r in by_seed.values()) if pr and baseline in pr]
         if not seeds:
             continue
-        classes = sorted({c for pr in seeds for pair in pr.values() for names in pair for c in names})
-        index = {c: i for i, c in enumerate(classes)}
         for model in [m for m in seeds[0] if m != baseline and all(m in pr for pr in seeds)]:
-            paired = [
-                verdict.Seed(*(np.array([index[c] for c in names]) for names in (actual, pr[model][1], base)))
-                for pr in seeds
-                for actual, base in [pr[baseline]]
-            ]
-            sentence = verdict.compare(model, paired, len(classes)).sentence()
+            sentence = paired_verdict(model, [(*pr[baseline], pr[model][1]) for pr in seeds]).sentence()
             lines.append(f"{source}, pool {pool}: {sentence}")
     return lines
 

@@ -25,8 +25,6 @@ import subprocess
 import time
 from pathlib import Path
 
-import numpy as np
-
 SUFFIX = ".accuracy"
 
 
@@ -105,7 +103,7 @@ def _made_by(runs, seed: int, accuracies: dict[str, float]) -> list:
 def paired_tests(label_b: str, names_a: list[str], names_b: list[str], found: dict[str, dict[str, float]]) -> dict:
     """model -> the sentence of McNemar's exact test of A's predictions against B's, seed by seed on the same
     test images, the discordant images of every seed pooled (`verdict.compare`, B in the baseline's place)."""
-    from pawprint import study, verdict
+    from pawprint import study
 
     client, runs = study.evaluate_runs()
 
@@ -118,16 +116,10 @@ def paired_tests(label_b: str, names_a: list[str], names_b: list[str], found: di
     pairs = [(a, b) for a, b in pairs if a and b]
     if not pairs:
         return {}
-    classes = sorted({c for pair in pairs for preds in pair for truth, _ in preds.values() for c in truth})
-    index = {c: i for i, c in enumerate(classes)}
-
-    def codes(names: list[str]) -> np.ndarray:
-        return np.array([index[c] for c in names])
-
     out = {}
     for model in [m for m in pairs[0][0] if all(m in a and m in b and a[m][0] == b[m][0] for a, b in pairs)]:
-        seeds = [verdict.Seed(codes(a[model][0]), codes(a[model][1]), codes(b[model][1])) for a, b in pairs]
-        out[model] = verdict.compare(model, seeds, len(classes), baseline=label_b).sentence(baseline=label_b)
+        seeds = [(*b[model], a[model][1]) for a, b in pairs]
+        out[model] = study.paired_verdict(model, seeds, baseline=label_b).sentence(baseline=label_b)
     return out
 
 
