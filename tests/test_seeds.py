@@ -1,9 +1,10 @@
 """`make seeds` / `pawprint seeds`: the commands it gives DVC and the table it writes."""
 
 import pytest
+import yaml
 
 from pawprint.tools import seeds
-from tests.helpers import log_predictions
+from tests.helpers import copy_repo, log_predictions, pipeline_env, run
 
 
 def test_every_seed_gets_the_extra_overrides(monkeypatch):
@@ -16,6 +17,12 @@ def test_every_seed_gets_the_extra_overrides(monkeypatch):
     ]  # fmt: skip
     seeds.run_seed(0, "fast-seed0", [], target="evaluate")
     assert calls[-1] == ["dvc", "exp", "run", "--temp", "-n", "fast-seed0", "-S", "seed=0", "evaluate"]
+    seeds.run_seed(1, "t2-seed1", ["distill.temperature=2"], start="ref-seed1-1206-000000")
+    assert calls[-3:] == [
+        ["dvc", "exp", "apply", "ref-seed1-1206-000000"],  # its results...
+        ["git", "checkout", "HEAD", "--", "src", "stages", "dvc.yaml", "params.yaml"],  # ...under today's code
+        ["dvc", "exp", "run", "--temp", "-n", "t2-seed1", "-S", "seed=1", "-S", "distill.temperature=2"],
+    ]
 
 
 def test_table_has_mean_and_sample_std_per_model():
@@ -101,3 +108,28 @@ def test_compare_pairs_each_model_with_itself_under_the_other_label_on_the_same_
     text = seeds.comparison("fast", [found[n] for n in names_a], "ref", [found[n] for n in names_b], paired)
     assert "| paired test (McNemar, seeds pooled) |" in text.splitlines()[0]
     assert f"| kd | 1.000 ± 0.000 | 0.750 ± 0.000 | +0.250 | **no** | {paired['kd']} |" in text
+
+
+@pytest.mark.slow
+def test_from_a_label_reruns_only_the_stages_the_overrides_touch_and_restores_the_workspace(reproduced, tmp_path):
+    repo = copy_repo(reproduced[0], tmp_path / "repo")
+    env = pipeline_env(repo)
+    head = run(["git", "rev-parse", "HEAD"], repo).stdout.strip()
+    run(["git", "update-ref", f"refs/exps/{head[:2]}/{head[2:]}/ref-seed0-1206-000000", head], repo)
+    (repo / "params.yaml").write_text((repo / "params.yaml").read_text() + "\n")
+    refused = run(["pawprint", "seeds", "--from", "ref", "--seeds", "0"], repo, env, check=False)
+    assert refused.returncode and "uncommitted changes to tracked files (params.yaml" in refused.stderr
+    run(["git", "checkout", "params.yaml"], repo)
+
+    out = run(["pawprint", "seeds", "--label", "t2", "--from", "ref", "--seeds", "0", "--set",
+               "distill.temperature=2.0", "--target", "distill@kd"], repo, env).stdout  # fmt: skip
+    assert "(each from ref's run of its seed: only the stages that changed)" in out
+    assert run(["git", "status", "--porcelain", "--untracked-files=no"], repo).stdout == ""
+    name = next(line.split()[-1] for line in run(["git", "for-each-ref", "--format=%(refname)", "refs/exps"],
+                                                 repo).stdout.splitlines() if "/t2-seed0-" in line)  # fmt: skip
+    before = yaml.safe_load(run(["git", "show", f"{head}:dvc.lock"], repo).stdout)["stages"]
+    after = yaml.safe_load(run(["git", "show", f"{name}:dvc.lock"], repo).stdout)["stages"]
+    assert after["distill@kd"]["params"]["params.yaml"]["distill"]["temperature"] == 2.0
+    assert "Running stage 'distill@kd'" in out and "Running stage 'train_teacher@resnet50'" not in out
+    for stage in ("train_baseline", "train_teacher@resnet50", "pretrain_simclr@student"):
+        assert after[stage] == before[stage]  # restored, not trained again

@@ -12,6 +12,9 @@ add minutes per seed and no accuracy). `--compare A B` then sets two labels side
 (`reports/seeds-A-vs-B.md`, each seed's newest run of each label): whether each model's mean under A lies within
 one seed-to-seed standard deviation of its mean under B, and McNemar's exact test of the model under A against
 itself under B on the same test images: whether a speed lever (A) costs accuracy against its reference (B).
+`--from L` starts each seed from label L's experiment of that seed (its results, the workspace's code and
+params): only the stages that the overrides or a code change touch run again, so a distillation setting over
+three seeds costs the distilled students, not the teachers. The workspace is restored afterwards.
 """
 
 from __future__ import annotations
@@ -28,10 +31,33 @@ from pathlib import Path
 SUFFIX = ".accuracy"
 
 
-def run_seed(seed: int, name: str, overrides: list[str], target: str | None = None) -> None:
+# What `--from` takes from the workspace rather than from the earlier experiment: what decides a stage's result.
+SOURCES = ("src", "stages", "dvc.yaml", "params.yaml")
+
+
+def run_seed(seed: int, name: str, overrides: list[str], target: str | None = None, start: str | None = None) -> None:
     sets = [arg for value in overrides for arg in ("-S", value)]
     targets = [target] if target else []
+    if start:  # DVC then finds the start's stages up to date, and runs only what differs from them
+        subprocess.run(["dvc", "exp", "apply", start], check=True)
+        subprocess.run(["git", "checkout", "HEAD", "--", *SOURCES], check=True)
     subprocess.run(["dvc", "exp", "run", "--temp", "-n", name, "-S", f"seed={seed}", *sets, *targets], check=True)
+
+
+def clean_workspace() -> None:
+    """`--from` rewrites the tracked files; refuse rather than lose uncommitted work."""
+    changed = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], capture_output=True,
+                             text=True, check=True).stdout  # fmt: skip
+    if changed:
+        raise SystemExit(
+            f"--from needs a workspace without uncommitted changes to tracked files ({changed.split()[1]}, ...): "
+            "commit or stash them first"
+        )
+
+
+def restore_workspace() -> None:
+    subprocess.run(["git", "checkout", "HEAD", "--", "."], check=True)
+    subprocess.run(["dvc", "checkout", "--quiet"], check=True)
 
 
 def experiments() -> dict[str, dict[str, float]]:
@@ -47,7 +73,7 @@ def experiments() -> dict[str, dict[str, float]]:
     }
 
 
-def newest_per_seed(label: str, names) -> list[str]:
+def newest_per_seed(label: str, names, at_least: int = 2) -> list[str]:
     """Each seed's newest experiment with this label (names `<label>-seed<N>-<stamp>`), by seed: a later
     `--label L --seeds 3 4` adds seeds to L's earlier ones, and a rerun of a seed replaces it."""
     pattern = re.compile(rf"{re.escape(label)}-seed(\d+)-(\d{{4}}-\d{{6}})")
@@ -57,7 +83,7 @@ def newest_per_seed(label: str, names) -> list[str]:
             newest[int(m[1])] = max(newest.get(int(m[1]), ("", "")), (m[2], name))
     if not newest:
         raise SystemExit(f"no experiment is labelled {label!r}: run `pawprint seeds --label {label}` first")
-    if len(newest) < 2:
+    if len(newest) < at_least:
         raise SystemExit(f"label {label!r} has one seed: a standard deviation needs `--seeds` with two or more")
     return [newest[seed][1] for seed in sorted(newest)]
 
@@ -123,7 +149,9 @@ def paired_tests(label_b: str, names_a: list[str], names_b: list[str], found: di
     return out
 
 
-def table(results: dict[str, dict[str, float]], names: list[str], seeds: list[int], minutes: list[float]) -> str:
+def table(
+    results: dict[str, dict[str, float]], names: list[str], seeds: list[int], minutes: list[float], start: str = ""
+) -> str:
     lines = [
         "| model | " + " | ".join(f"seed {s}" for s in seeds) + " | mean | std |",
         "|---" * (len(seeds) + 3) + "|",
@@ -135,6 +163,8 @@ def table(results: dict[str, dict[str, float]], names: list[str], seeds: list[in
         lines.append(f"| {model} | {cells} | {statistics.mean(accs):.3f} | {std:.3f} |")
     lines.append("")
     lines.append("Minutes per run: " + ", ".join(f"{m:.1f}" for m in minutes))
+    if start:
+        lines[-1] += f" (each from {start}'s run of its seed: only the stages that changed)"
     return "\n".join(lines) + "\n"
 
 
@@ -164,6 +194,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
     parser.add_argument("--label", default="")
     parser.add_argument("--target", help="the stage each run ends at (default: the whole pipeline)")
+    parser.add_argument("--from", dest="start", metavar="LABEL", help="start each seed from this label's run")
     parser.add_argument("--compare", nargs=2, metavar=("A", "B"), help="labels of two earlier runs: A against B")
     args = parser.parse_args(argv)
     Path("reports").mkdir(exist_ok=True)
@@ -178,15 +209,27 @@ def main(argv: list[str] | None = None) -> None:
         return
     stamp = time.strftime("%m%d-%H%M%S")
     prefix = f"{args.label}-" if args.label else ""
+    starts = {}
+    if args.start:
+        clean_workspace()
+        starts = {seed_of(name): name for name in newest_per_seed(args.start, experiments(), at_least=1)}
+        if missing := [seed for seed in args.seeds if seed not in starts]:
+            raise SystemExit(f"label {args.start!r} has no run of seed {missing[0]}: run it, or leave that seed out")
     names, minutes = [], []
-    for seed in args.seeds:
-        name = f"{prefix}seed{seed}-{stamp}"
-        start = time.time()
-        run_seed(seed, name, args.overrides, args.target)
-        minutes.append((time.time() - start) / 60)
-        names.append(name)
+    try:
+        for seed in args.seeds:
+            name = f"{prefix}seed{seed}-{stamp}"
+            start = time.time()
+            run_seed(seed, name, args.overrides, args.target, starts.get(seed))
+            minutes.append((time.time() - start) / 60)
+            names.append(name)
+    finally:
+        if starts:
+            restore_workspace()
     found = experiments()
-    text = table({name: found[name] for name in names}, names, args.seeds, minutes) + verdict(names, args.seeds, found)
+    text = table({name: found[name] for name in names}, names, args.seeds, minutes, args.start or "") + verdict(
+        names, args.seeds, found
+    )
     Path(f"reports/seeds{'-' + args.label if args.label else ''}.md").write_text(text)
     print(text)
 
