@@ -25,7 +25,7 @@ from pawprint.data.build import decode_all, scan
 from pawprint.data.splits import SPLITS
 from pawprint.errors import PawprintError
 from pawprint.paths import SPLITS_DIR
-from pawprint.tools.seeds import newest_per_seed
+from pawprint.tools.seeds import experiment_revs, newest_per_seed
 
 RAW = Path("data/raw")
 MODEL_DIRS = ("models/students/", "models/teachers/")
@@ -39,15 +39,6 @@ def leftover(raw: Path, splits: Path) -> list[Path]:
             used |= {row["path"] for row in csv.DictReader(fh)}
     files, _, _ = scan(raw)
     return [f for f in files if f.relative_to(raw).as_posix() not in used]
-
-
-def experiment_revs() -> dict[str, str]:
-    """Experiment name -> its commit, from the refs `dvc exp` keeps."""
-    out = subprocess.run(
-        ["git", "for-each-ref", "--format=%(objectname) %(refname)", "refs/exps"],
-        capture_output=True, text=True, check=True,
-    ).stdout  # fmt: skip
-    return {ref.rsplit("/", 1)[-1]: sha for sha, ref in (line.split(" ", 1) for line in out.splitlines())}
 
 
 def checkpoints(rev: str, splits: Path, cache: Callable[[str], str]) -> dict[str, Path]:

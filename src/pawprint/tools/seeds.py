@@ -38,8 +38,8 @@ SOURCES = ("src", "stages", "dvc.yaml", "params.yaml")
 def run_seed(seed: int, name: str, overrides: list[str], target: str | None = None, start: str | None = None) -> None:
     sets = [arg for value in overrides for arg in ("-S", value)]
     targets = [target] if target else []
-    if start:  # DVC then finds the start's stages up to date, and runs only what differs from them
-        subprocess.run(["dvc", "exp", "apply", start], check=True)
+    if start:  # its dvc.lock and metrics: DVC finds its stages up to date and checks their outputs out of the cache
+        subprocess.run(["git", "checkout", experiment_revs()[start], "--", "."], check=True)
         subprocess.run(["git", "checkout", "HEAD", "--", *SOURCES], check=True)
     subprocess.run(["dvc", "exp", "run", "--temp", "-n", name, "-S", f"seed={seed}", *sets, *targets], check=True)
 
@@ -56,8 +56,9 @@ def clean_workspace() -> None:
 
 
 def restore_workspace() -> None:
-    subprocess.run(["git", "checkout", "HEAD", "--", "."], check=True)
-    subprocess.run(["dvc", "checkout", "--quiet"], check=True)
+    """Safe after `clean_workspace`: no tracked file held anything but HEAD's (the outputs DVC tracks never moved:
+    each run checks its own out in its temporary copy)."""
+    subprocess.run(["git", "reset", "--quiet", "--hard", "HEAD"], check=True)
 
 
 def experiments() -> dict[str, dict[str, float]]:
@@ -71,6 +72,15 @@ def experiments() -> dict[str, dict[str, float]]:
         for row in csv.DictReader(io.StringIO(out))
         if row.get("Experiment")
     }
+
+
+def experiment_revs() -> dict[str, str]:
+    """Experiment name -> its commit, from the refs `dvc exp` keeps."""
+    out = subprocess.run(
+        ["git", "for-each-ref", "--format=%(objectname) %(refname)", "refs/exps"],
+        capture_output=True, text=True, check=True,
+    ).stdout  # fmt: skip
+    return {ref.rsplit("/", 1)[-1]: sha for sha, ref in (line.split(" ", 1) for line in out.splitlines())}
 
 
 def newest_per_seed(label: str, names, at_least: int = 2) -> list[str]:
