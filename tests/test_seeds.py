@@ -122,15 +122,16 @@ def test_from_a_label_reruns_only_the_stages_the_overrides_touch_and_restores_th
     assert refused.returncode and "uncommitted changes to tracked files (params.yaml" in refused.stderr
     run(["git", "checkout", "params.yaml"], repo)
 
-    out = run(["pawprint", "seeds", "--label", "t2", "--from", "ref", "--seeds", "0", "--set",
-               "distill.temperature=2.0", "--target", "distill@kd"], repo, env).stdout  # fmt: skip
+    other = yaml.safe_load((repo / "params.yaml").read_text())["distill"]["temperature"] + 1  # a change, always
+    out = run(["pawprint", "seeds", "--label", "hot", "--from", "ref", "--seeds", "0", "--set",
+               f"distill.temperature={other}", "--target", "distill@kd"], repo, env).stdout  # fmt: skip
     assert "(each from ref's run of its seed: only the stages that changed)" in out
     assert run(["git", "status", "--porcelain", "--untracked-files=no"], repo).stdout == ""
     name = next(line.split()[-1] for line in run(["git", "for-each-ref", "--format=%(refname)", "refs/exps"],
-                                                 repo).stdout.splitlines() if "/t2-seed0-" in line)  # fmt: skip
+                                                 repo).stdout.splitlines() if "/hot-seed0-" in line)  # fmt: skip
     before = yaml.safe_load(run(["git", "show", f"{head}:dvc.lock"], repo).stdout)["stages"]
     after = yaml.safe_load(run(["git", "show", f"{name}:dvc.lock"], repo).stdout)["stages"]
-    assert after["distill@kd"]["params"]["params.yaml"]["distill"]["temperature"] == 2.0
+    assert after["distill@kd"]["params"]["params.yaml"]["distill"]["temperature"] == other
     assert "Running stage 'distill@kd'" in out and "Running stage 'train_teacher@resnet50'" not in out
     for stage in ("train_baseline", "train_teacher@resnet50", "pretrain_simclr@student"):
         assert after[stage] == before[stage]  # restored, not trained again
