@@ -17,8 +17,7 @@ def test_every_seed_gets_the_extra_overrides(monkeypatch):
     ]  # fmt: skip
     seeds.run_seed(0, "fast-seed0", [], target="evaluate")
     assert calls[-1] == ["dvc", "exp", "run", "--temp", "-n", "fast-seed0", "-S", "seed=0", "evaluate"]
-    monkeypatch.setattr(seeds, "experiment_revs", lambda: {"ref-seed1-1206-000000": "c0ffee"})
-    seeds.run_seed(1, "t2-seed1", ["distill.temperature=2"], start="ref-seed1-1206-000000")
+    seeds.run_seed(1, "t2-seed1", ["distill.temperature=2"], start="c0ffee")  # an earlier experiment's commit
     assert calls[-3:] == [
         ["git", "checkout", "c0ffee", "--", "."],  # its results...
         ["git", "checkout", "HEAD", "--", "src", "stages", "dvc.yaml", "params.yaml"],  # ...under today's code

@@ -36,10 +36,11 @@ SOURCES = ("src", "stages", "dvc.yaml", "params.yaml")
 
 
 def run_seed(seed: int, name: str, overrides: list[str], target: str | None = None, start: str | None = None) -> None:
+    """One seed as `dvc exp run --temp`; `start`: the commit of an earlier experiment to start from."""
     sets = [arg for value in overrides for arg in ("-S", value)]
     targets = [target] if target else []
     if start:  # its dvc.lock and metrics: DVC finds its stages up to date and checks their outputs out of the cache
-        subprocess.run(["git", "checkout", experiment_revs()[start], "--", "."], check=True)
+        subprocess.run(["git", "checkout", start, "--", "."], check=True)
         subprocess.run(["git", "checkout", "HEAD", "--", *SOURCES], check=True)
     subprocess.run(["dvc", "exp", "run", "--temp", "-n", name, "-S", f"seed={seed}", *sets, *targets], check=True)
 
@@ -222,7 +223,8 @@ def main(argv: list[str] | None = None) -> None:
     starts = {}
     if args.start:
         clean_workspace()
-        starts = {seed_of(name): name for name in newest_per_seed(args.start, experiments(), at_least=1)}
+        revs = experiment_revs()
+        starts = {seed_of(name): revs[name] for name in newest_per_seed(args.start, revs, at_least=1)}
         if missing := [seed for seed in args.seeds if seed not in starts]:
             raise SystemExit(f"label {args.start!r} has no run of seed {missing[0]}: run it, or leave that seed out")
     names, minutes = [], []
