@@ -26,7 +26,8 @@ TINY = {
     "baseline": {"epochs": 1},
     "simclr": {"epochs": 1},
     "finetune": {"epochs": 1},
-    "teachers": {"resnet50": {"epochs": 3}},  # long enough to be killed mid-way (tests/faults/test_kill_repro.py)
+    # long enough to be killed mid-way (tests/faults/test_kill_repro.py); at the tiny images' own size
+    "teachers": {"resnet50": {"epochs": 3, "image_size": 0}},
     "ssl_teacher": {"pretrain_epochs": 1, "epochs": 1},
     "distill": {"epochs": 1},
 }

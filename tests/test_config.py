@@ -71,6 +71,10 @@ BAD = [
     ({"teachers": {"resnet50": {"image_size": 8}}}, "teachers.resnet50.image_size = 8: must be 0 (the student's"),
     ({"teachers": {"resnet50": {"image_size": 96}}}, "data.cache_size = 18: must be >= teachers.resnet50.image_size"),
     ({"ssl_teacher": {"image_size": 24}}, "data.cache_size = 18: must be >= ssl_teacher.image_size (24)"),
+    (
+        {"teachers": {"resnet50": {"image_size": 16}}, "data": {"image_size": 18}},
+        "teachers.resnet50.image_size = 16: below data.image_size (18), the teacher would see less than its student",
+    ),
     ({"data": {"kaggle_slug": "no-slash"}}, "data.kaggle_slug = 'no-slash': must be owner/dataset"),
 ]
 
