@@ -60,7 +60,9 @@ def test_the_verdict_over_seeds_pairs_each_model_with_the_baseline_on_the_same_i
         models = {"baseline": guesses(0.6), "kd": guesses(0.85), "vgg16": ["cat"] * len(truth)}
         log_predictions(isolated_env, truth, models, {"seed": seed, "unlabeled_size": 100, "data.source": "digits"})
     main(["report", "--out", str(isolated_env / "study")])
-    lines = [line for line in capsys.readouterr().out.splitlines() if line.startswith("- digits, pool 100")]
+    out, err = capsys.readouterr()
+    assert "Downloading artifacts" not in err  # no download bar per seed when not on a terminal
+    lines = [line for line in out.splitlines() if line.startswith("- digits, pool 100")]
     assert lines[0].startswith("- digits, pool 100: kd beats the baseline by ") and "in 3 of 3 seeds" in lines[0]
     assert lines[1].startswith("- digits, pool 100: vgg16: not compared, it collapsed (vgg16 gives one class")
     assert lines[0][2:] in (isolated_env / "study" / "summary.md").read_text()
