@@ -294,17 +294,17 @@ def _check_relations(p: Params) -> None:
     if SSL_TEACHER in p.teachers:
         raise ConfigError(f"params.yaml: teachers.{SSL_TEACHER}: the name is taken by the self-supervised teacher")
     for name in [*p.teachers, SSL_TEACHER]:
-        key = SSL_TEACHER if name == SSL_TEACHER else f"teachers.{name}"
-        if p.teacher_size(name) < p.data.image_size:  # a default's own size left behind by a larger student
+        key, size = SSL_TEACHER if name == SSL_TEACHER else f"teachers.{name}", p.teacher_size(name)
+        if size < p.data.image_size:  # a default's own size left behind by a larger student
             raise ConfigError(
-                f"params.yaml: {key}.image_size = {p.teacher_size(name)}: below data.image_size "
-                f"({p.data.image_size}), the teacher would see less than its student; set it to 0 (the "
-                f"student's size) or at least {p.data.image_size}"
+                f"params.yaml: {key}.image_size = {size}: below data.image_size ({p.data.image_size}), the "
+                f"teacher would see less than its student; set it to 0 (the student's size) or at least "
+                f"{p.data.image_size}"
             )
-        if p.teacher_size(name) > p.data.cache_size:
+        if size > p.data.cache_size:
             raise ConfigError(
                 f"params.yaml: data.cache_size = {p.data.cache_size}: must be >= {key}.image_size "
-                f"({p.teacher_size(name)}); the cache holds what every consumer needs"
+                f"({size}); the cache holds what every consumer needs"
             )
     archs = {**{f"teachers.{n}": t.arch for n, t in p.teachers.items()}, SSL_TEACHER: p.ssl_teacher.arch}
     for key, arch in archs.items():

@@ -63,9 +63,9 @@ def load(ref: str) -> Predictor:
     if ref.startswith(MLFLOW_SCHEMES):
         import mlflow
 
-        from pawprint.tracking import tracking_uri
+        from pawprint.tracking import use_store
 
-        mlflow.set_tracking_uri(tracking_uri())
+        use_store()
         try:
             meta = mlflow.models.get_model_info(ref).metadata or {}
             dev = "cuda" if torch.cuda.is_available() else "cpu"

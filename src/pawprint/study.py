@@ -104,14 +104,8 @@ def accuracy_vs_unlabeled_png(cells: list[Cell], path: Path) -> None:
 def predictions(client, run) -> dict[str, tuple[list[str], list[str]]] | None:
     """model -> (actual, predicted) class names of one evaluate run, from its `predictions` artifacts."""
     import json
-    import os
-    import sys
     import tempfile
 
-    # MLflow draws a bar for every download: one per seed's run, noise in a log (DVC's, CI's). A user's own
-    # MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR wins.
-    if not sys.stderr.isatty():
-        os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     with tempfile.TemporaryDirectory() as tmp:
         try:
             folder = Path(client.download_artifacts(run.info.run_id, "predictions", tmp))

@@ -32,13 +32,24 @@ def tracking_uri() -> str:
     return os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{store_dir() / 'mlflow.db'}"
 
 
-def _client():
-    import mlflow
-    from mlflow.tracking import MlflowClient
+def use_store() -> str:
+    """Point MLflow at the store (returned). Off a terminal MLflow's bar per artifact transfer is noise in a log
+    (DVC's, CI's), so it is off there unless MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR says otherwise."""
+    import sys
 
+    import mlflow
+
+    if not sys.stderr.isatty():
+        os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     uri = tracking_uri()
     mlflow.set_tracking_uri(uri)
-    return MlflowClient(uri)
+    return uri
+
+
+def _client():
+    from mlflow.tracking import MlflowClient
+
+    return MlflowClient(use_store())
 
 
 def _local_store() -> bool:
