@@ -66,7 +66,7 @@ def no_process_outlives_its_test(request, monkeypatch):
 def pytest_collection_modifyitems(items):
     """An order for `--dist worksteal`, which hands each worker a half of this list and lets an idle one take
     the tail of another's. The suite's longest chain is the `reproduced` fixture then the tests that rerun
-    parts of it (5 and 3 minutes): marked `early`, they come first and run back to back on the first worker,
+    parts of it: marked `early`, they come first and run back to back on the first worker,
     which never waits. The second worker meanwhile runs the fast tests, then the slow ones, then the other
     users of `reproduced`, which is built by then; whoever is idle takes the rest."""
 
