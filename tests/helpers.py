@@ -4,6 +4,7 @@ pipeline, running a command with a deadline, and how many CPUs the suite may use
 from __future__ import annotations
 
 import contextlib
+import json
 import math
 import os
 import shutil
@@ -101,6 +102,16 @@ def run(
     return result
 
 
+def ran(output: str) -> set[str]:
+    """The stages a `dvc repro` or `dvc exp run` ran, from its output."""
+    return {line.split("'")[1] for line in output.splitlines() if line.startswith("Running stage")}
+
+
+def dirty(repo: Path, env: dict) -> set[str]:
+    """The stages the next `dvc repro` would run."""
+    return set(json.loads(run(["dvc", "status", "--json"], repo, env).stdout or "{}"))
+
+
 APPEND_ONLY = (".dvc/cache", "mlruns/artifacts")  # never rewritten in place: copies may share their files
 
 
@@ -144,8 +155,6 @@ def pipeline_env(repo: Path) -> dict:
 
 def log_predictions(folder: Path, truth, models: dict[str, list[str]], params: dict) -> None:
     """An evaluate run in MLflow as the stage logs it: each model's test accuracy and its predictions."""
-    import json
-
     import numpy as np
 
     from pawprint import tracking

@@ -6,7 +6,7 @@ import json
 import pytest
 import torch
 
-from tests.helpers import copy_repo, pipeline_env, run
+from tests.helpers import copy_repo, dirty, pipeline_env, ran, run
 
 # `early`: the suite's critical path (the `reproduced` fixture, then its two longest users) starts at once
 # on the first test worker (tests/conftest.py).
@@ -29,14 +29,6 @@ POOL = {
 }
 ALL = {"prepare", "train_baseline", *TEACHERS, *POOL}
 MODELS = ["baseline", "simclr", "kd", "kd_ensemble", "kd_ssl_teacher", "hybrid", "resnet50", "second", "ssl_teacher"]
-
-
-def ran(output: str) -> set[str]:
-    return {line.split("'")[1] for line in output.splitlines() if line.startswith("Running stage")}
-
-
-def dirty(repo, env) -> set[str]:
-    return set(json.loads(run(["dvc", "status", "--json"], repo, env).stdout or "{}"))
 
 
 # The change tests run part of what a change dirties and ask DVC for the rest (`dvc status`, what the next

@@ -8,7 +8,7 @@ import yaml
 
 from pawprint.errors import PawprintError
 from pawprint.tools import presets
-from tests.helpers import ROOT, make_pipeline_repo, pipeline_env, run
+from tests.helpers import ROOT, make_pipeline_repo, pipeline_env, ran, run
 
 FIXTURES = ROOT / "tests" / "fixtures" / "PetImages"
 BASE = yaml.safe_load((ROOT / "params.yaml").read_text())
@@ -89,9 +89,7 @@ def test_a_study_runs_as_dvc_experiments_on_tiny_data(tmp_path):
     # Up to the baseline: the split of the broken-file folder and a model trained on it, in three stage
     # processes; every other stage runs end to end in tests/test_pipeline.py.
     out = run(["pawprint", "study", "petimages", "--target", "train_baseline", *sets], repo, env).stdout
-    assert {line.split("'")[1] for line in out.splitlines() if line.startswith("Running stage")} == {
-        "prepare", "split", "train_baseline"
-    }  # fmt: skip
+    assert ran(out) == {"prepare", "split", "train_baseline"}
     rows = list(csv.DictReader(io.StringIO(run(["dvc", "exp", "show", "--csv"], repo, env).stdout)))
     [row] = [r for r in rows if r["Experiment"].startswith("petimages-seed0-")]
     assert row["data.source"] == "folder" and row["data.labeled_size"] == "4" and row["augment.hflip"] == "True"
