@@ -2,6 +2,9 @@
 
 import csv
 import io
+import os
+import sys
+from pathlib import Path
 
 import pytest
 import yaml
@@ -87,8 +90,11 @@ def test_a_study_runs_as_dvc_experiments_on_tiny_data(tmp_path):
     assert [line.split(":")[0] for line in listed.splitlines()[1:]] == ["run 1 of 3", "run 2 of 3", "run 3 of 3"]
     assert "petimages-seed2-" in listed and f"-S data.folder={FIXTURES}" in listed
     # Up to the baseline: the split of the broken-file folder and a model trained on it, in three stage
-    # processes; every other stage runs end to end in tests/test_pipeline.py.
-    out = run(["pawprint", "study", "petimages", "--target", "train_baseline", *sets], repo, env).stdout
+    # processes; every other stage runs end to end in tests/test_pipeline.py. Called as `.venv/bin/pawprint`
+    # without the environment on PATH: DVC and the stages' `python` must still be the environment's.
+    bin_dir = Path(sys.executable).parent
+    bare = {**env, "PATH": os.pathsep.join(p for p in env["PATH"].split(os.pathsep) if Path(p) != bin_dir)}
+    out = run([str(bin_dir / "pawprint"), "study", "petimages", "--target", "train_baseline", *sets], repo, bare).stdout
     assert ran(out) == {"prepare", "split", "train_baseline"}
     rows = list(csv.DictReader(io.StringIO(run(["dvc", "exp", "show", "--csv"], repo, env).stdout)))
     [row] = [r for r in rows if r["Experiment"].startswith("petimages-seed0-")]

@@ -1,5 +1,7 @@
 """`make seeds` / `pawprint seeds`: the commands it gives DVC and the table it writes."""
 
+import sys
+
 import pytest
 import yaml
 
@@ -9,19 +11,20 @@ from tests.helpers import copy_repo, log_predictions, pipeline_env, run
 
 def test_every_seed_gets_the_extra_overrides(monkeypatch):
     calls = []
-    monkeypatch.setattr(seeds.subprocess, "run", lambda cmd, check: calls.append(cmd))
+    monkeypatch.setattr(seeds.subprocess, "run", lambda cmd, check, **kwargs: calls.append(cmd))
+    dvc = [sys.executable, "-m", "dvc"]  # the environment's own, on PATH or not
     seeds.run_seed(2, "fp32-seed2", ["train.precision=32", "data.image_size=64"])
     assert calls == [
-        ["dvc", "exp", "run", "--temp", "-n", "fp32-seed2", "-S", "seed=2", "-S", "train.precision=32",
+        [*dvc, "exp", "run", "--temp", "-n", "fp32-seed2", "-S", "seed=2", "-S", "train.precision=32",
          "-S", "data.image_size=64"]
     ]  # fmt: skip
     seeds.run_seed(0, "fast-seed0", [], target="evaluate")
-    assert calls[-1] == ["dvc", "exp", "run", "--temp", "-n", "fast-seed0", "-S", "seed=0", "evaluate"]
+    assert calls[-1] == [*dvc, "exp", "run", "--temp", "-n", "fast-seed0", "-S", "seed=0", "evaluate"]
     seeds.run_seed(1, "t2-seed1", ["distill.temperature=2"], start="c0ffee")  # an earlier experiment's commit
     assert calls[-3:] == [
         ["git", "checkout", "c0ffee", "--", "."],  # its results...
         ["git", "checkout", "HEAD", "--", "src", "stages", "dvc.yaml", "params.yaml"],  # ...under today's code
-        ["dvc", "exp", "run", "--temp", "-n", "t2-seed1", "-S", "seed=1", "-S", "distill.temperature=2"],
+        [*dvc, "exp", "run", "--temp", "-n", "t2-seed1", "-S", "seed=1", "-S", "distill.temperature=2"],
     ]
 
 

@@ -26,10 +26,10 @@ import json
 import multiprocessing as mp
 import resource
 import statistics
-import subprocess
-import sys
 import time
 from pathlib import Path
+
+from pawprint.tools import dvc
 
 STAGES = ["pretrain_simclr", "train_teacher", "distill_cached", "distill_on_the_fly", "train_baseline", "evaluate"]
 
@@ -332,13 +332,12 @@ def preset_augmentation(name: str):
 def noop_repro_seconds(repeats: int = 3) -> float | None:
     """`dvc repro` with nothing to do, in this repository (None when the pipeline has not run here or is out
     of date: `dvc status` is asked first, so the bench never sets off a real reproduction)."""
-    dvc = [sys.executable, "-m", "dvc"]  # this environment's DVC, on PATH or not
-    if not Path("dvc.lock").exists() or subprocess.run([*dvc, "status", "--quiet"]).returncode != 0:
+    if not Path("dvc.lock").exists() or dvc("status", "--quiet").returncode != 0:
         return None
     times = []
     for _ in range(repeats):
         start = time.perf_counter()
-        out = subprocess.run([*dvc, "repro"], capture_output=True, text=True)
+        out = dvc("repro", capture_output=True, text=True)
         times.append(time.perf_counter() - start)
         if "Running stage" in out.stdout:
             return None  # something was out of date: not a no-op measurement

@@ -28,6 +28,8 @@ import subprocess
 import time
 from pathlib import Path
 
+from pawprint.tools import dvc
+
 SUFFIX = ".accuracy"
 
 
@@ -42,7 +44,7 @@ def run_seed(seed: int, name: str, overrides: list[str], target: str | None = No
     if start:  # its dvc.lock and metrics: DVC finds its stages up to date and checks their outputs out of the cache
         subprocess.run(["git", "checkout", start, "--", "."], check=True)
         subprocess.run(["git", "checkout", "HEAD", "--", *SOURCES], check=True)
-    subprocess.run(["dvc", "exp", "run", "--temp", "-n", name, "-S", f"seed={seed}", *sets, *targets], check=True)
+    dvc("exp", "run", "--temp", "-n", name, "-S", f"seed={seed}", *sets, *targets, check=True)
 
 
 def clean_workspace() -> None:
@@ -65,7 +67,7 @@ def restore_workspace() -> None:
 def experiments() -> dict[str, dict[str, float]]:
     """Test accuracy per experiment and model, from `dvc exp show --csv` (columns `<model>.accuracy` of
     metrics/evaluate.json)."""
-    out = subprocess.run(["dvc", "exp", "show", "--csv", "-A"], capture_output=True, text=True, check=True).stdout
+    out = dvc("exp", "show", "--csv", "-A", capture_output=True, text=True, check=True).stdout
     return {
         row["Experiment"]: {
             k.rsplit(":", 1)[-1].removesuffix(SUFFIX): float(v) for k, v in row.items() if k.endswith(SUFFIX) and v
