@@ -147,10 +147,10 @@ def make_pipeline_repo(repo: Path, lean: bool = False) -> Path:
 
 
 def pipeline_env(repo: Path) -> dict:
+    from pawprint.tools import environment
+
     env = {k: v for k, v in os.environ.items() if k not in ("MLFLOW_TRACKING_URI", "PAWPRINT_PARAMS", "DVC_ROOT")}
-    env["DVC_NO_ANALYTICS"] = "1"
-    env["PATH"] = f"{Path(os.sys.executable).parent}{os.pathsep}{env['PATH']}"
-    return env
+    return environment({**env, "DVC_NO_ANALYTICS": "1"})
 
 
 def log_predictions(folder: Path, truth, models: dict[str, list[str]], params: dict) -> None:

@@ -9,9 +9,15 @@ import sys
 from pathlib import Path
 
 
-def dvc(*args: str, **kwargs) -> subprocess.CompletedProcess:
-    """This environment's DVC, with this environment's bin folder first on PATH: the stages' `python` is then
-    the one pawprint runs in, so `.venv/bin/pawprint seeds` works without the environment activated."""
+def environment(base: dict[str, str] | None = None) -> dict[str, str]:
+    """`base` (default os.environ) with this environment's bin folder first on PATH: a `python` or `dvc` started
+    from it is then the one pawprint runs in, whether or not the environment is activated."""
+    base = dict(os.environ if base is None else base)
     bin_dir = str(Path(sys.executable).parent)  # not resolved: a venv's python is a link out of the venv
-    env = {**os.environ, "PATH": os.pathsep.join([bin_dir, os.environ.get("PATH", "")])}
-    return subprocess.run([sys.executable, "-m", "dvc", *args], env=env, **kwargs)
+    return {**base, "PATH": os.pathsep.join([bin_dir, base.get("PATH", "")])}
+
+
+def dvc(*args: str, **kwargs) -> subprocess.CompletedProcess:
+    """This environment's DVC in `environment()`: the stages' `python` is then the one pawprint runs in, so
+    `.venv/bin/pawprint seeds` works without the environment activated."""
+    return subprocess.run([sys.executable, "-m", "dvc", *args], env=environment(), **kwargs)
