@@ -79,6 +79,18 @@ def test_set_replaces_a_grid_and_a_bad_key_or_value_stops_before_running():
         presets.load("nope")
 
 
+def test_set_adds_a_key_with_a_plus_as_dvc_exp_run_does():
+    params = presets.resolve(BASE, {"+distill_runs.kd_vgg16.teachers.vgg16": 1.0})
+    assert params.distill_runs["kd_vgg16"].teachers == {"vgg16": 1.0} and "kd" in params.distill_runs
+    assert presets.resolve(BASE, {"++distill.alpha": 0.25}).distill.alpha == 0.25  # ++: set or add
+    with pytest.raises(PawprintError, match=r"distill.alpha is already a key .*`distill.alpha` sets it"):
+        presets.resolve(BASE, {"+distill.alpha": 0.25})
+    with pytest.raises(PawprintError, match=r"distill_runs.kd_vgg16 is not a key .*`\+distill_runs.kd_vgg16"):
+        presets.resolve(BASE, {"distill_runs.kd_vgg16": {"teachers": {"vgg16": 1.0}}})
+    with pytest.raises(PawprintError, match="kd_vgg19.teachers.vgg19: no such teacher"):
+        presets.resolve(BASE, {"+distill_runs.kd_vgg19.teachers.vgg19": 1.0})
+
+
 @pytest.mark.slow
 def test_a_study_runs_as_dvc_experiments_on_tiny_data(tmp_path):
     repo = make_pipeline_repo(tmp_path / "repo", lean=True)

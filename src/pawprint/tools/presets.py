@@ -82,15 +82,24 @@ def parse_sets(items: list[str]) -> dict[str, Any]:
 
 
 def resolve(base: dict[str, Any], overrides: dict[str, Any]) -> config.Params:
-    """params.yaml with the overrides applied, checked: `-S` only sets keys that exist, so a key must too."""
+    """params.yaml with the overrides applied, checked, with the rules of `dvc exp run -S` (Hydra's override
+    grammar): `key` sets a key that exists, `+key` adds one that does not (a KD run: `+distill_runs.NAME.teachers.
+    vgg16=1.0`), `++key` does either; so a typo stops here rather than after an hour of training."""
     params = yaml.safe_load(yaml.safe_dump(base))
     for key, value in overrides.items():
+        plain = key.lstrip("+")
+        adds, sets = key.startswith("+"), not key.startswith("+") or key.startswith("++")
         node = params
-        *parents, last = key.split(".")
+        *parents, last = plain.split(".")
         for part in parents:
+            if adds and isinstance(node, dict) and part not in node:
+                node[part] = {}
             node = node.get(part) if isinstance(node, dict) else None
-        if not isinstance(node, dict) or last not in node:
-            raise config.ConfigError(f"study: {key} is not a key of params.yaml (`dvc exp run -S` sets only those)")
+        exists = isinstance(node, dict) and last in node
+        if not isinstance(node, dict) or (exists and not sets) or (not exists and not adds):
+            hint = f"`+{plain}` adds a key" if not exists else f"`{plain}` sets it"
+            what = "already a key" if exists else "not a key"
+            raise config.ConfigError(f"study: {plain} is {what} of params.yaml (`dvc exp run -S`: {hint})")
         node[last] = value
     return config.parse(params)
 
