@@ -83,6 +83,8 @@ def test_set_adds_a_key_with_a_plus_as_dvc_exp_run_does():
     params = presets.resolve(BASE, {"+distill_runs.kd_vgg16.teachers.vgg16": 1.0})
     assert params.distill_runs["kd_vgg16"].teachers == {"vgg16": 1.0} and "kd" in params.distill_runs
     assert presets.resolve(BASE, {"++distill.alpha": 0.25}).distill.alpha == 0.25  # ++: set or add
+    pets = presets.resolve(BASE, presets.load("petimages").points(FOLDER)[0])
+    assert pets.distill_runs["kd_vgg16"].teachers == {"vgg16": 1.0}  # the preset's own `+` key
     with pytest.raises(PawprintError, match=r"distill.alpha is already a key .*`distill.alpha` sets it"):
         presets.resolve(BASE, {"+distill.alpha": 0.25})
     with pytest.raises(PawprintError, match=r"distill_runs.kd_vgg16 is not a key .*`\+distill_runs.kd_vgg16"):
