@@ -6,7 +6,7 @@ import pytest
 import yaml
 
 from pawprint.tools import seeds
-from tests.helpers import copy_repo, log_predictions, pipeline_env, run
+from tests.helpers import ROOT, copy_repo, log_predictions, pipeline_env, run
 
 
 def test_every_seed_gets_the_extra_overrides(monkeypatch):
@@ -28,11 +28,25 @@ def test_every_seed_gets_the_extra_overrides(monkeypatch):
     ]
 
 
+def test_a_run_that_stops_before_evaluate_gets_no_table_of_the_commits_test_metrics(monkeypatch):
+    monkeypatch.chdir(ROOT)  # this project's dvc.yaml
+    assert seeds.reaches_evaluate(None) and seeds.reaches_evaluate("evaluate") and seeds.reaches_evaluate("report")
+    assert not seeds.reaches_evaluate("train_teacher@vgg16") and not seeds.reaches_evaluate("export")
+    ran = []
+    monkeypatch.setattr(seeds, "run_seed", lambda *args: ran.append(args))
+    monkeypatch.setattr(seeds, "experiments", lambda: pytest.fail("no table: evaluate did not run"))
+    monkeypatch.setattr(seeds.Path, "mkdir", lambda *args, **kwargs: None)
+    seeds.main(["--seeds", "0", "1", "--target", "train_teacher@vgg16"])
+    assert [args[0] for args in ran] == [0, 1]
+
+
 def test_table_has_mean_and_sample_std_per_model():
     results = {"a": {"kd": 0.90, "baseline": 0.80}, "b": {"kd": 0.94, "baseline": 0.84}}
     text = seeds.table(results, ["a", "b"], [0, 1], [1.0, 2.5])
     assert "| kd | 0.900 | 0.940 | 0.920 | 0.028 |" in text
     assert "| baseline | 0.800 | 0.840 | 0.820 | 0.028 |" in text
+    footer = "(each from ref's run of its seed: only the stages that changed)"
+    assert footer in seeds.table(results, ["a", "b"], [0, 1], [1.0, 2.5], start="ref") and footer not in text
     assert "Minutes per run: 1.0, 2.5" in text
 
 
@@ -127,7 +141,7 @@ def test_from_a_label_reruns_only_the_stages_the_overrides_touch_and_restores_th
     other = yaml.safe_load((repo / "params.yaml").read_text())["distill"]["temperature"] + 1  # a change, always
     out = run(["pawprint", "seeds", "--label", "hot", "--from", "ref", "--seeds", "0", "--set",
                f"distill.temperature={other}", "--target", "distill@kd"], repo, env).stdout  # fmt: skip
-    assert "(each from ref's run of its seed: only the stages that changed)" in out
+    assert "the runs stopped at distill@kd, before evaluate: no test accuracies" in out  # not the commit's table
     assert run(["git", "status", "--porcelain", "--untracked-files=no"], repo).stdout == ""
     name = next(line.split()[-1] for line in run(["git", "for-each-ref", "--format=%(refname)", "refs/exps"],
                                                  repo).stdout.splitlines() if "/hot-seed0-" in line)  # fmt: skip

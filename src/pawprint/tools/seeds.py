@@ -8,7 +8,8 @@ these seeds (`pawprint report`'s, from their evaluate runs in MLflow), go to std
 `--set KEY=VALUE` passes more overrides to every seed (`--set train.precision=32` for the fp32 reference of the
 speed levers), and `--label` names the table (`reports/seeds-<label>.md`); `--target STAGE` stops each run at
 that stage (`--target evaluate`: every model and its test metrics, without the export and report stages, which
-add minutes per seed and no accuracy). `--compare A B` then sets two labels side by side
+add minutes per seed and no accuracy; a stage before `evaluate` gets no table, its runs having no test metrics
+of their own). `--compare A B` then sets two labels side by side
 (`reports/seeds-A-vs-B.md`, each seed's newest run of each label): whether each model's mean under A lies within
 one seed-to-seed standard deviation of its mean under B, and McNemar's exact test of the model under A against
 itself under B on the same test images: whether a speed lever (A) costs accuracy against its reference (B).
@@ -45,6 +46,17 @@ def run_seed(seed: int, name: str, overrides: list[str], target: str | None = No
         subprocess.run(["git", "checkout", start, "--", "."], check=True)
         subprocess.run(["git", "checkout", "HEAD", "--", *SOURCES], check=True)
     dvc("exp", "run", "--temp", "-n", name, "-S", f"seed={seed}", *sets, *targets, check=True)
+
+
+def reaches_evaluate(target: str | None) -> bool:
+    """Whether `dvc exp run TARGET` runs `evaluate`. When it does not, each experiment's metrics/evaluate.json
+    is the commit's, not its own, and a table of it would show one old run as every seed."""
+    if not target:
+        return True
+    from dvc.repo import Repo
+
+    with Repo(".") as repo:
+        return any(stage.addressing == "evaluate" for stage in repo.stage.collect(target, with_deps=True))
 
 
 def clean_workspace() -> None:
@@ -229,6 +241,7 @@ def main(argv: list[str] | None = None) -> None:
         starts = {seed_of(name): revs[name] for name in newest_per_seed(args.start, revs, at_least=1)}
         if missing := [seed for seed in args.seeds if seed not in starts]:
             raise SystemExit(f"label {args.start!r} has no run of seed {missing[0]}: run it, or leave that seed out")
+    tabulate = reaches_evaluate(args.target)
     names, minutes = [], []
     try:
         for seed in args.seeds:
@@ -240,6 +253,10 @@ def main(argv: list[str] | None = None) -> None:
     finally:
         if starts:
             restore_workspace()
+    if not tabulate:
+        print(f"the runs stopped at {args.target}, before evaluate: no test accuracies to tabulate; "
+              "`dvc exp show` lists each run's metrics")  # fmt: skip
+        return
     found = experiments()
     text = table({name: found[name] for name in names}, names, args.seeds, minutes, args.start or "") + verdict(
         names, args.seeds, found
