@@ -88,7 +88,8 @@ def resolve(base: dict[str, Any], overrides: dict[str, Any]) -> config.Params:
     params = yaml.safe_load(yaml.safe_dump(base))
     for key, value in overrides.items():
         plain = key.lstrip("+")
-        adds, sets = key.startswith("+"), not key.startswith("+") or key.startswith("++")
+        prefix = key[: len(key) - len(plain)]
+        adds, sets = prefix in ("+", "++"), prefix in ("", "++")
         node = params
         *parents, last = plain.split(".")
         for part in parents:
