@@ -35,7 +35,6 @@ def test_a_run_that_stops_before_evaluate_gets_no_table_of_the_commits_test_metr
     ran = []
     monkeypatch.setattr(seeds, "run_seed", lambda *args: ran.append(args))
     monkeypatch.setattr(seeds, "experiments", lambda: pytest.fail("no table: evaluate did not run"))
-    monkeypatch.setattr(seeds.Path, "mkdir", lambda *args, **kwargs: None)
     seeds.main(["--seeds", "0", "1", "--target", "train_teacher@vgg16"])
     assert [args[0] for args in ran] == [0, 1]
 
