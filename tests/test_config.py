@@ -47,6 +47,7 @@ BAD = [
     ({"teachers": {"resnet50": {"arch": "alexnet"}}}, "teachers.resnet50.arch = 'alexnet': must be one of"),
     ({"teachers": {"resnet50": {"weights": "imagnet"}}}, "teachers.resnet50.weights = 'imagnet'"),
     ({"teachers": {"resnet50": {"unfreeze": -2}}}, "teachers.resnet50.unfreeze = -2: must be -1"),
+    ({"teachers": {"resnet50": {"unfreeze": 2}}}, "teachers.resnet50.unfreeze = 2 with weights none: the froz"),
     ({"teachers": {"Big-Net": {"arch": "vgg16"}}}, "teachers.Big-Net: names must be lower-case"),
     ({"teachers": {"ssl_teacher": {"arch": "vgg16"}}}, "teachers.ssl_teacher: the name is taken"),
     ({"teachers": {"v": {"arch": "vgg16"}}}, "teachers.v.image_size: vgg16 needs >= 32 pixels"),

@@ -129,7 +129,7 @@ def test_a_new_teacher_is_a_new_stage_and_a_changed_one_reruns_its_students(repr
     env = pipeline_env(repo)
     params = yaml.safe_load((repo / "params.yaml").read_text())
     params["teachers"]["second"]["lr"] = 0.005
-    params["teachers"]["third"] = {**params["teachers"]["second"], "unfreeze": 1}
+    params["teachers"]["third"] = {**params["teachers"]["second"], "lr": 0.01}
     params["distill_runs"] = {
         "kd_ensemble": params["distill_runs"]["kd_ensemble"],
         "kd_third": {"teachers": {"third": 1.0}},

@@ -30,6 +30,18 @@ def test_every_preset_resolves_to_valid_params(name):
         assert preset.offline, f"{name} needs the network: it must name the offline alternative"
 
 
+@pytest.mark.parametrize("name", [n for n in presets.available() if presets.load(n).needs])
+def test_every_offline_alternative_resolves_to_valid_params(name):
+    """The offline line is what a user without the network copies: its settings must make a valid run, with
+    nothing left that only made sense with the download (frozen blocks need pretrained weights)."""
+    words = presets.load(name).offline.split()
+    study = words[words.index("study") + 1] if "study" in words else name
+    sets = presets.parse_sets([words[i + 1] for i, word in enumerate(words) if word == "--set"])
+    assert sets, f"{name}: its offline line sets nothing"
+    for point in presets.load(study).points(sets):
+        presets.resolve(BASE, point)
+
+
 def test_the_seeds_settings_are_in_their_presets():
     cats = presets.load("cats-vs-dogs")
     points = cats.points({})

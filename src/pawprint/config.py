@@ -306,6 +306,13 @@ def _check_relations(p: Params) -> None:
                 f"params.yaml: data.cache_size = {p.data.cache_size}: must be >= {key}.image_size "
                 f"({size}); the cache holds what every consumer needs"
             )
+    for name, t in p.teachers.items():
+        if t.weights == "none" and t.unfreeze != -1:
+            raise ConfigError(
+                f"params.yaml: teachers.{name}.unfreeze = {t.unfreeze} with weights none: the frozen blocks "
+                f"would keep their random weights; set teachers.{name}.unfreeze: -1 (the whole network) or "
+                "give it weights (imagenet or a state dict)"
+            )
     archs = {**{f"teachers.{n}": t.arch for n, t in p.teachers.items()}, SSL_TEACHER: p.ssl_teacher.arch}
     for key, arch in archs.items():
         size = p.teacher_size(key.removeprefix("teachers."))
