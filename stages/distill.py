@@ -26,7 +26,7 @@ def run(params: config.Params) -> None:
     init = [Path(args.init)] if args.init else []
     # SimCLR's checkpoint has an untrained head, as fine-tuning starts from; KD trains all of it.
     student = models.load(init[0])[0].train() if init else models.build(arch, len(labeled.classes), size)
-    augment = SupervisedAugment.of(params.augment, max(size, teachers.image_size))
+    augment = SupervisedAugment.of(params.distill_augment, max(size, teachers.image_size))
     train_set = loaders.concat(loaders.labeled(labeled), loaders.unlabeled(pool))
     if k:
         train_set = cache_views(teachers, train_set, augment, size, k)

@@ -64,6 +64,7 @@ BAD = [
     ({"distill": {"alpha": 1.5}}, "distill.alpha = 1.5: must be between 0 and 1"),
     ({"distill": {"alpha": -0.1}}, "distill.alpha = -0.1: must be between 0 and 1"),
     ({"distill": {"loss_form": "mse"}}, "distill.loss_form = 'mse'"),
+    ({"distill": {"min_scale": 1.5}}, "distill.min_scale = 1.5: must be 0 (augment.min_scale) or in (0, 1]"),
     ({"simclr": {"temperature": 0}}, "simclr.temperature = 0.0: must be > 0"),
     ({"simclr": {"cj_prob": 2}}, "simclr.cj_prob = 2.0: must be between 0 and 1"),
     ({"baseline": {"lr": 0}}, "baseline.lr = 0.0: must be > 0"),
@@ -88,6 +89,14 @@ def test_bad_value_is_one_line_naming_key_value_and_rule(override, message):
     text = str(info.value)
     assert message in text
     assert "\n" not in text
+
+
+def test_distillation_views_crop_as_augment_unless_distill_sets_its_own():
+    inherited = config.parse(tiny_params(augment={"min_scale": 0.4, "hflip": True}))
+    assert inherited.distill_augment == inherited.augment
+    own = config.parse(tiny_params(augment={"min_scale": 0.4, "hflip": True}, distill={"min_scale": 1.0}))
+    assert (own.distill_augment.min_scale, own.distill_augment.hflip) == (1.0, True)
+    assert own.augment.min_scale == 0.4  # the baseline's and every other stage's crop is untouched
 
 
 def test_missing_or_broken_file(tmp_path):

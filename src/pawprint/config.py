@@ -192,6 +192,9 @@ class DistillConfig(OptimConfig):
     loss_form: str = one_of("weighted", "weighted", "convex")
     teacher_cache_views: int = non_negative(0)
     beta: float = non_negative(1.0)
+    # The crop of the views the student learns from, apart from `augment.min_scale`: soft labels over a pool
+    # many times the labels regularise, and a small student underfits crops that a few labels need.
+    min_scale: float = _rule(lambda v: 0 <= v <= 1, "must be 0 (augment.min_scale) or in (0, 1]", 0.0)
 
 
 @dataclass(frozen=True)
@@ -216,6 +219,11 @@ class Params:
     distill: DistillConfig = field(default_factory=DistillConfig)
     distill_runs: dict[str, KDRun] = field(default_factory=lambda: {"kd": KDRun()})
     hybrid: KDRun = field(default_factory=KDRun)
+
+    @property
+    def distill_augment(self) -> AugmentConfig:
+        """The augmentation of distillation's views: `augment`, its crop from `distill.min_scale` when set."""
+        return dataclasses.replace(self.augment, min_scale=self.distill.min_scale or self.augment.min_scale)
 
     def teacher_size(self, name: str) -> int:
         """The resolution a named teacher trains and predicts at."""
