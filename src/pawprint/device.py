@@ -1,8 +1,10 @@
 """Picking the device and precision from what the machine really has.
 
-`precision: auto` on a CPU with native bf16 (AVX-512 BF16 or AMX) uses bf16, at every image size: ResNet50,
-VGG16 and the small CNN train faster in it even at 32 px. Networks built on depthwise convolutions
-(MobileNetV2) still train in fp32 there, because their backward pass is slower in bf16, and predict in bf16.
+`precision: auto` on a CPU with native bf16 (AVX-512 BF16 or AMX) uses bf16: ResNet50, VGG16 and the small CNN
+train faster in it even at 32 px. Networks built on depthwise convolutions (MobileNetV2) still train in fp32
+there, because their backward pass is slower in bf16, and predict in bf16. So does a network with a strided
+convolution that meets a 1x1 map at the training size (ResNet50 below 17 px): oneDNN's bf16 weight gradient
+for it reads uninitialised memory, so its weights turn NaN in some runs and not in others (docs/design.md).
 A CPU without native bf16 only emulates it, far slower than fp32, so it stays in fp32. GPUs: bf16 where
 supported, else fp16 mixed. The memory layout is always channels_last, which is faster for every network
 here. The measurements behind each rule are in docs/speed.md.
@@ -37,9 +39,30 @@ def depthwise(model: nn.Module) -> bool:
     return any(isinstance(m, nn.Conv2d) and m.groups > 1 and m.groups == m.in_channels for m in model.modules())
 
 
-def precision(requested: str, trains: nn.Module | None = None) -> str:
+def strided_on_one_pixel(model: nn.Module, image_size: int) -> bool:
+    """Whether a strided convolution wider than 1x1 gets a 1x1 map when `model` sees `image_size` images."""
+    convs = [m for m in model.modules() if isinstance(m, nn.Conv2d)]
+    strided = [m for m in convs if max(m.stride) > 1 and max(m.kernel_size) > 1]
+    if not strided:
+        return False
+    seen: list[bool] = []
+    hooks = [m.register_forward_pre_hook(lambda _, args: seen.append(args[0].shape[-2:] == (1, 1))) for m in strided]
+    training = model.training
+    try:
+        with torch.no_grad():
+            model.eval()(torch.zeros(1, convs[0].in_channels, image_size, image_size))
+    except RuntimeError:  # too small for the network at all: training itself says so, in its own words
+        pass
+    finally:
+        model.train(training)
+        for hook in hooks:
+            hook.remove()
+    return any(seen)
+
+
+def precision(requested: str, trains: nn.Module | None = None, image_size: int = 0) -> str:
     """Lightning precision string for the `train.precision` param; `trains`: the network being trained
-    (None for inference)."""
+    (None for inference), on `image_size` images."""
     if requested == "32":
         return "32-true"
     if requested in ("bf16", "16-mixed"):
@@ -47,6 +70,8 @@ def precision(requested: str, trains: nn.Module | None = None) -> str:
     if torch.cuda.is_available():
         return "bf16-mixed" if torch.cuda.is_bf16_supported() else "16-mixed"
     if not cpu_has_bf16() or (trains is not None and depthwise(trains)):
+        return "32-true"
+    if trains is not None and image_size and strided_on_one_pixel(trains, image_size):
         return "32-true"
     return "bf16-mixed"
 

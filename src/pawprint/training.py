@@ -445,7 +445,7 @@ def fit(
             strategy=train.strategy,
             devices=train.devices,
             num_nodes=train.num_nodes,
-            precision=device.precision(train.precision, trains=module.model),
+            precision=device.precision(train.precision, trains=module.model, image_size=module.image_size),
             plugins=[AtomicCheckpointIO()],
             callbacks=[
                 best,

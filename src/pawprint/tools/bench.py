@@ -115,7 +115,7 @@ def _project(
         max_steps=warmup + steps,
         accelerator=device.accelerator(),
         devices=1,
-        precision=device.precision("auto", trains=module.model),
+        precision=device.precision("auto", trains=module.model, image_size=size),
         callbacks=[timer.callback],
         logger=False,
         enable_checkpointing=False,
@@ -250,7 +250,7 @@ def _ceiling(stage: str, size: int, classes, batch: int, steps: int, warmup: int
     n = len(classes)
     arch = "resnet50" if stage == "train_teacher" else student
     model = models.build(arch, n, size).to(memory_format=torch.channels_last)
-    train_mixed = device.precision("auto", trains=model)
+    train_mixed = device.precision("auto", trains=model, image_size=size)
     predict_mixed = device.precision("auto")
     teacher = models.build("resnet50", n, size).eval().to(memory_format=torch.channels_last)
     views = 2 if stage == "pretrain_simclr" else 1
