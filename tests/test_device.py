@@ -51,7 +51,7 @@ def test_auto_trains_in_fp32_where_a_strided_convolution_meets_a_1x1_map(bf16_cp
     assert device.precision("auto", trains=resnet, image_size=17) == "bf16-mixed"
     assert device.precision("auto", trains=resnet, image_size=32) == "bf16-mixed"
     assert resnet.training and not any(m._forward_pre_hooks for m in resnet.modules())  # the probe leaves no trace
-    vgg = models.build("vgg16_bn", 2, 16)  # too small to run at all: left for training to refuse
+    vgg = models.build("vgg16_bn", 2, 16)  # no strided convolution (it pools): bf16 at any size
     assert device.precision("auto", trains=vgg, image_size=16) == "bf16-mixed"
 
 
