@@ -1,5 +1,7 @@
 """`train.precision: auto`: what the bench measured to pay on a CPU, per kind of network and use."""
 
+import warnings
+
 import pytest
 import torch
 
@@ -71,3 +73,14 @@ def test_a_resnet_below_17_px_gets_finite_gradients_in_the_precision_auto_picks(
             loss = torch.nn.functional.cross_entropy(model(x).float(), torch.arange(16) % 10)
         loss.backward()
         assert [n for n, p in model.named_parameters() if not torch.isfinite(p.grad).all()] == []
+
+
+def test_an_explicit_bf16_is_kept_where_a_strided_convolution_meets_a_1x1_map_but_not_silently(monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    resnet = models.build("resnet50", 2, 16)
+    with pytest.warns(UserWarning, match="1x1 map at 16 px.*set train.precision to auto or 32"):
+        assert device.precision("bf16", trains=resnet, image_size=16) == "bf16-mixed"
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert device.precision("bf16", trains=resnet, image_size=32) == "bf16-mixed"
+        assert device.precision("bf16") == "bf16-mixed"  # inference: no gradient
