@@ -69,9 +69,12 @@ def precision(requested: str, trains: nn.Module | None = None, image_size: int =
         return "16-mixed"
     if torch.cuda.is_available():
         return "bf16-mixed" if requested == "bf16" or torch.cuda.is_bf16_supported() else "16-mixed"
-    nan_prone = trains is not None and image_size and strided_on_one_pixel(trains, image_size)
+
+    def nan_prone() -> bool:  # a forward pass: only where its answer changes what happens
+        return trains is not None and bool(image_size) and strided_on_one_pixel(trains, image_size)
+
     if requested == "bf16":
-        if nan_prone:  # asked for by name: kept, but not silently
+        if nan_prone():  # asked for by name: kept, but not silently
             warnings.warn(
                 f"train.precision: bf16 trains a network whose strided convolution meets a 1x1 map at "
                 f"{image_size} px, where oneDNN's bf16 weight gradient can come out NaN on a CPU: set "
@@ -79,7 +82,7 @@ def precision(requested: str, trains: nn.Module | None = None, image_size: int =
                 stacklevel=2,
             )
         return "bf16-mixed"
-    if not cpu_has_bf16() or (trains is not None and depthwise(trains)) or nan_prone:
+    if not cpu_has_bf16() or (trains is not None and depthwise(trains)) or nan_prone():
         return "32-true"
     return "bf16-mixed"
 
